@@ -1,0 +1,95 @@
+"""System checks for the key settings.
+
+A project with a malformed key must fail ``manage.py check`` (and so ``runserver``, ``migrate``
+and the test runner) instead of starting and writing data it could not read back later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning
+
+from authhero_encrypt.conf import conf
+from authhero_encrypt.exceptions import InvalidKeyError
+from authhero_encrypt.keys import (
+    Key,
+    KeyRing,
+    fallback_entries,
+    load_encryption_key,
+    parse_fallback,
+    parse_key_id,
+)
+
+_KEY_HINT = "Set it to the output of: openssl rand -base64 32"
+
+
+def check_key_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E001-E004 for malformed key settings; W002 for keys that are set but unused."""
+    errors: list[CheckMessage] = []
+    key, key_id, fallbacks = (
+        conf.ENCRYPTION_KEY,
+        conf.ENCRYPTION_KEY_ID,
+        conf.ENCRYPTION_KEY_FALLBACKS,
+    )
+    keys: list[Key] = []
+    active_id: str | None = None
+    try:
+        active_id = parse_key_id(key_id)
+    except InvalidKeyError as exc:
+        errors.append(
+            Error(
+                str(exc),
+                hint='For example: ENCRYPTION_KEY_ID = "2026-11"',
+                id="authhero_encrypt.E002",
+            )
+        )
+    if key is not None and key != "":
+        try:
+            keys.append(Key.from_secret(active_id, load_encryption_key(key)))
+        except InvalidKeyError as exc:
+            errors.append(Error(str(exc), hint=_KEY_HINT, id="authhero_encrypt.E001"))
+    try:
+        entries = fallback_entries(fallbacks)
+    except InvalidKeyError as exc:
+        errors.append(Error(str(exc), id="authhero_encrypt.E003"))
+        entries = []
+    for index, entry in enumerate(entries):
+        try:
+            keys.append(Key.from_secret(*parse_fallback(entry, index)))
+        except InvalidKeyError as exc:
+            errors.append(
+                Error(
+                    str(exc),
+                    hint='Each item is "BASE64KEY" or "KEYID:BASE64KEY".',
+                    id="authhero_encrypt.E003",
+                )
+            )
+    try:
+        KeyRing.from_keys(None, keys)
+    except InvalidKeyError as exc:
+        errors.append(Error(str(exc), id="authhero_encrypt.E004"))
+    if (key is None or key == "") and (entries or active_id):
+        errors.append(
+            Warning(
+                "ENCRYPTION_KEY_ID or ENCRYPTION_KEY_FALLBACKS is set but ENCRYPTION_KEY is not, "
+                "so new values are stored in plaintext.",
+                hint="Set ENCRYPTION_KEY, or remove the other key settings.",
+                id="authhero_encrypt.W002",
+            )
+        )
+    return errors
+
+
+def check_encryption_enabled(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W001 (deploy only): encryption is off, so secrets are stored in plaintext."""
+    key = conf.ENCRYPTION_KEY
+    if key is None or key == "":
+        return [
+            Warning(
+                "ENCRYPTION_KEY is not set: encrypted fields store their values in plaintext.",
+                hint=f"{_KEY_HINT}, kept in a secrets manager, and load it from the environment.",
+                id="authhero_encrypt.W001",
+            )
+        ]
+    return []

@@ -1,0 +1,7 @@
+"""Model fields that store their values encrypted at rest."""
+
+from __future__ import annotations
+
+from authhero_encrypt.fields.scalar import EncryptedCharField, EncryptedTextField
+
+__all__ = ["EncryptedCharField", "EncryptedTextField"]

@@ -1,0 +1,226 @@
+"""Key settings: parsing, validation and the key ring the codec works with.
+
+The key ring (one ``AESGCM`` object per configured key) is built once and reused for every value;
+it is dropped whenever a key setting changes (``setting_changed``, which ``override_settings``
+sends), so nothing outlives the configuration it was built from.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from authhero_encrypt.exceptions import InvalidKeyError
+
+__all__ = [
+    "KEY_ID_MAX_LENGTH",
+    "Key",
+    "KeyRing",
+    "build_keyring",
+    "get_keyring",
+    "load_encryption_key",
+    "parse_fallback",
+    "parse_key_id",
+]
+
+KEY_BYTES = 32
+KEY_ID_MAX_LENGTH = 64
+_GENERATE_HINT = "Generate one with: openssl rand -base64 32"
+_KEY_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
+_BASE64_RE = re.compile(r"[A-Za-z0-9+/]*")
+_HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
+# Both alphabets are accepted: keys from ``openssl rand -base64 32`` use ``+/``, keys from
+# ``Fernet.generate_key()`` or ``secrets.token_urlsafe(32)`` use ``-_``.
+_URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+_FINGERPRINT_LABEL = b"authhero_encrypt key fingerprint v1"
+
+
+def load_encryption_key(text: object, *, setting: str = "ENCRYPTION_KEY") -> bytes:
+    """Decode the base64 text of a 32-byte key.
+
+    Accepts standard or url-safe base64, padded or not, with surrounding whitespace. Every
+    refusal names ``setting`` and says how to make a valid key; none repeats the key.
+    """
+    if not isinstance(text, str):
+        raise InvalidKeyError(
+            f"{setting} must be a string holding base64 text, not {type(text).__name__}. "
+            f"{_GENERATE_HINT}"
+        )
+    compact = text.strip().translate(_URLSAFE_TO_STANDARD).rstrip("=")
+    if not compact:
+        raise InvalidKeyError(f"{setting} is empty. {_GENERATE_HINT}")
+    if not _BASE64_RE.fullmatch(compact) or len(compact) % 4 == 1:
+        raise InvalidKeyError(f"{setting} is not valid base64 text. {_GENERATE_HINT}")
+    key = base64.b64decode(compact + "=" * (-len(compact) % 4))
+    if len(key) != KEY_BYTES:
+        hint = ""
+        if _HEX64_RE.fullmatch(text.strip()):
+            hint = (
+                " It looks like 64 hex digits, which is 32 bytes written as hex: convert it to "
+                "base64 (base64.b64encode(bytes.fromhex(HEX))) or generate a new key."
+            )
+        raise InvalidKeyError(
+            f"{setting} must decode to {KEY_BYTES} bytes (got {len(key)}).{hint} {_GENERATE_HINT}"
+        )
+    return key
+
+
+def parse_key_id(value: object, *, setting: str = "ENCRYPTION_KEY_ID") -> str | None:
+    """Validate a key id; ``None`` and ``""`` mean "no id" (values are written untagged)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise InvalidKeyError(f"{setting} must be a string, not {type(value).__name__}.")
+    if not _KEY_ID_RE.fullmatch(value) or len(value) > KEY_ID_MAX_LENGTH:
+        raise InvalidKeyError(
+            f"{setting} must be 1 to {KEY_ID_MAX_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-' "
+            f"(got {len(value)} characters{'' if _KEY_ID_RE.fullmatch(value) else ' with others'})."
+        )
+    return value
+
+
+def parse_fallback(entry: object, index: int) -> tuple[str | None, bytes]:
+    """Parse one ``ENCRYPTION_KEY_FALLBACKS`` item: ``"BASE64KEY"`` or ``"KEYID:BASE64KEY"``."""
+    setting = f"ENCRYPTION_KEY_FALLBACKS[{index}]"
+    if not isinstance(entry, str):
+        raise InvalidKeyError(
+            f'{setting} must be a string "BASE64KEY" or "KEYID:BASE64KEY", '
+            f"not {type(entry).__name__}."
+        )
+    # Base64 never contains ':', so the first one (if any) ends the key id.
+    key_id_text, sep, key_text = entry.partition(":")
+    if not sep:
+        return None, load_encryption_key(entry, setting=setting)
+    key_id = parse_key_id(key_id_text.strip(), setting=f"the key id of {setting}")
+    if key_id is None:
+        raise InvalidKeyError(
+            f"{setting} has an empty key id before ':'; drop the ':' or name the key id."
+        )
+    return key_id, load_encryption_key(key_text, setting=setting)
+
+
+def fallback_entries(value: object) -> list[object]:
+    """The items of ``ENCRYPTION_KEY_FALLBACKS``; refuses a bare string (a classic typo)."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InvalidKeyError(
+            "ENCRYPTION_KEY_FALLBACKS must be a list of strings, "
+            f"not {type(value).__name__}. Wrap a single key in a list."
+        )
+    return list(value)
+
+
+def fingerprint(secret: bytes) -> str:
+    """A short, non-reversible name for a key: HMAC-SHA256 of a fixed label, 8 hex digits."""
+    return hmac.new(secret, _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One usable key. Its repr names the id and fingerprint, never the key bytes."""
+
+    id: str | None
+    fingerprint: str
+    aead: AESGCM = field(repr=False, compare=False)
+
+    @classmethod
+    def from_secret(cls, key_id: str | None, secret: bytes) -> Key:
+        return cls(id=key_id, fingerprint=fingerprint(secret), aead=AESGCM(secret))
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """Every configured key, arranged for the codec's two questions.
+
+    ``untagged`` is the order tried for values without a key id: the active key, then each
+    fallback as listed. ``by_id`` answers tagged values, which only their own key may open.
+    ``write_prefix`` is what every new value starts with.
+    """
+
+    active: Key | None
+    fallbacks: tuple[Key, ...]
+    by_id: dict[str, Key]
+    untagged: tuple[Key, ...]
+    write_prefix: str
+
+    @classmethod
+    def from_keys(cls, active: Key | None, fallbacks: Iterable[Key]) -> KeyRing:
+        fallbacks = tuple(fallbacks)
+        everything = ((active,) if active else ()) + fallbacks
+        by_id: dict[str, Key] = {}
+        for key in everything:
+            if key.id is None:
+                continue
+            if key.id in by_id:
+                raise InvalidKeyError(
+                    f"Key id {key.id!r} is used by more than one key in ENCRYPTION_KEY_ID and "
+                    "ENCRYPTION_KEY_FALLBACKS; give each key its own id."
+                )
+            by_id[key.id] = key
+        prefix = "enc:v1:"
+        if active is not None and active.id is not None:
+            prefix += active.id + ":"
+        return cls(active, fallbacks, by_id, everything, prefix)
+
+    @property
+    def enabled(self) -> bool:
+        """True when new values are encrypted (an active key is set)."""
+        return self.active is not None
+
+
+def build_keyring(key: Any = None, key_id: Any = None, fallbacks: Any = None) -> KeyRing:
+    """Build a key ring from raw setting values, raising ``InvalidKeyError`` on the first problem.
+
+    ``None`` or ``""`` for ``key`` switches encryption off, as AuthHero's
+    ``if (process.env.ENCRYPTION_KEY)`` does for an unset or empty environment variable.
+    """
+    active = None
+    if key is not None and key != "":
+        active = Key.from_secret(parse_key_id(key_id), load_encryption_key(key))
+    older = [
+        Key.from_secret(*parse_fallback(entry, index))
+        for index, entry in enumerate(fallback_entries(fallbacks))
+    ]
+    return KeyRing.from_keys(active, older)
+
+
+_keyring: KeyRing | None = None
+
+
+def get_keyring() -> KeyRing:
+    """The key ring for the current settings, built on first use after any key setting changes."""
+    global _keyring
+    ring = _keyring
+    if ring is None:
+        from authhero_encrypt.conf import conf
+
+        ring = build_keyring(
+            conf.ENCRYPTION_KEY, conf.ENCRYPTION_KEY_ID, conf.ENCRYPTION_KEY_FALLBACKS
+        )
+        _keyring = ring
+    return ring
+
+
+def reset_keyring(**kwargs: Any) -> None:
+    """Forget the cached key ring; connected to ``setting_changed`` for the key settings."""
+    global _keyring
+    setting = kwargs.get("setting")
+    if setting is None or setting.startswith("ENCRYPTION_KEY"):
+        _keyring = None
+
+
+def _connect() -> None:
+    from django.test.signals import setting_changed
+
+    setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")
+
+
+_connect()
