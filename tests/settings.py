@@ -2,7 +2,9 @@
 
 The database comes from ``TEST_DATABASE``: ``sqlite`` (the default), ``postgresql`` or
 ``mariadb``. ``TEST_DATABASE_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD`` and ``_NAME`` override
-the defaults, which match the services on the development machine and in CI.
+the defaults, which match the services on the development machine and in CI;
+``TEST_DATABASE_TEST_NAME`` names the throwaway database the test run creates (so that two runs
+on one server do not collide).
 """
 
 from __future__ import annotations
@@ -73,9 +75,13 @@ def _database() -> dict[str, object]:
         "PASSWORD": env("TEST_DATABASE_PASSWORD", ""),
         "NAME": env("TEST_DATABASE_NAME", "test"),
     }
+    test: dict[str, object] = {}
+    if env("TEST_DATABASE_TEST_NAME"):
+        test["NAME"] = env("TEST_DATABASE_TEST_NAME")
     if _VENDOR == "mariadb":
         config["OPTIONS"] = {"charset": "utf8mb4"}
-        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_bin"}
+        test.update(CHARSET="utf8mb4", COLLATION="utf8mb4_bin")
+    config["TEST"] = test
     return config
 
 
