@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.fields.scalar import EncryptedCharField, EncryptedTextField
 
-__all__ = ["EncryptedCharField", "EncryptedTextField"]
+__all__ = ["EncryptedCharField", "EncryptedTextField", "JSONPathEncryptedField"]

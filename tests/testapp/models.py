@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from authhero_encrypt.fields import EncryptedCharField, EncryptedTextField
+from authhero_encrypt.fields import EncryptedCharField, EncryptedTextField, JSONPathEncryptedField
 
 
 class Secret(models.Model):
@@ -23,3 +23,42 @@ class Swapped(models.Model):
 
     def __str__(self) -> str:
         return f"Swapped {self.pk}"
+
+
+class Connection(models.Model):
+    """AuthHero's connections table: only the four secret paths of ``options`` are encrypted."""
+
+    name = models.CharField(max_length=100)
+    options = JSONPathEncryptedField(
+        encrypted_paths=[
+            "client_secret",
+            "app_secret",
+            "twilio_token",
+            "configuration.client_secret",
+        ],
+        null=True,
+        blank=True,
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EmailProvider(models.Model):
+    """AuthHero's email_providers table: every top-level string of ``credentials``."""
+
+    name = models.CharField(max_length=100)
+    credentials = JSONPathEncryptedField(encrypted_paths=["*"], default=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MigrationSource(models.Model):
+    """AuthHero's migration_sources table."""
+
+    name = models.CharField(max_length=100)
+    credentials = JSONPathEncryptedField(encrypted_paths=["client_secret"], default=dict)
+
+    def __str__(self) -> str:
+        return self.name

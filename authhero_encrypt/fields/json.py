@@ -1,0 +1,210 @@
+"""``JSONPathEncryptedField``: a JSON document in which only the declared paths are secret."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import FieldError
+from django.db import models
+from django.db.models.expressions import Value
+from django.db.models.fields.json import ContainedBy, DataContains, KeyTransform
+
+from authhero_encrypt.crypto import PREFIX, decrypt_with
+from authhero_encrypt.exceptions import DecryptionError, EncryptionError
+from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, store
+from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
+from authhero_encrypt.keys import get_keyring
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Model
+
+__all__ = ["JSONPathEncryptedField"]
+
+# Lookups on the whole document that never compare a secret: key presence and NULL.
+_DOCUMENT_LOOKUPS = frozenset({"isnull", "has_key", "has_keys", "has_any_keys"})
+
+
+def key_path_of(expression: Any) -> Path:
+    """The keys a chain of ``KeyTransform`` walks from the column: ``()`` for the column."""
+    keys: list[str] = []
+    while isinstance(expression, KeyTransform):
+        keys.insert(0, expression.key_name)
+        expression = expression.lhs
+    return tuple(keys)
+
+
+class _GuardedKeyTransform(KeyTransform):
+    """A ``KeyTransform`` that knows its path, so a deeper key is checked against the paths.
+
+    A plain ``KeyTransform`` hands a deeper key to the field's ``get_transform`` without saying
+    where it is, and ``options__foo__client_secret`` would look like the top-level secret.
+    """
+
+    secret_field: JSONPathEncryptedField
+    path_node: PathTrie | None
+
+    def get_transform(self, name: str) -> Any:
+        return self.secret_field.key_transform(name, self.path_node, key_path_of(self))
+
+
+class _KeyTransformFactory:
+    def __init__(self, field: JSONPathEncryptedField, key: str, node: PathTrie | None) -> None:
+        self.field, self.key, self.node = field, key, node
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _GuardedKeyTransform:
+        transform = _GuardedKeyTransform(self.key, *args, **kwargs)
+        transform.secret_field = self.field
+        transform.path_node = self.node
+        return transform
+
+
+class _RefuseSecretsMixin:
+    """``contains`` / ``contained_by`` are kept while their document names no secret path."""
+
+    lhs: Any
+    rhs: Any
+
+    def get_prep_lookup(self) -> Any:
+        field = self.lhs.output_field
+        for path, _value in field.path_trie.secrets(self.rhs):
+            raise field.path_error(path, self.lookup_name)  # type: ignore[attr-defined]
+        return super().get_prep_lookup()  # type: ignore[misc]
+
+
+class _GuardedDataContains(_RefuseSecretsMixin, DataContains):
+    pass
+
+
+class _GuardedContainedBy(_RefuseSecretsMixin, ContainedBy):
+    pass
+
+
+class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ignore[misc]
+    """A ``JSONField`` whose string values at ``encrypted_paths`` are stored as ``enc:v1:`` text.
+
+    It follows AuthHero's rules for its JSON columns, so a database shared with AuthHero reads
+    the same from both sides:
+
+    * a path is dot-separated object keys; ``*`` as the last segment means every string value
+      directly in that object (``"*"``, ``"configuration.*"``) and does not recurse;
+    * only string values are encrypted (``""`` too); numbers, booleans, null, objects and arrays
+      at a listed path are left as they are, and a missing path or parent is never created;
+    * every other key stays plaintext JSON, so ``options__client_id="abc"``, ordering and
+      ``values("options__client_id")`` work; a lookup or transform that reaches into an
+      encrypted path raises ``FieldError`` instead of silently matching nothing.
+
+    Writing never changes the caller's document: the instance keeps its plaintext values.
+    """
+
+    description = "JSON document with encrypted paths"
+
+    def __init__(
+        self, *args: Any, encrypted_paths: Sequence[str] | None = None, **kwargs: Any
+    ) -> None:
+        self.encrypted_paths = parse_paths(encrypted_paths)
+        self.path_trie = PathTrie.build(self.encrypted_paths)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["encrypted_paths"] = [path_text(p) for p in self.encrypted_paths]
+        return name, path, args, kwargs
+
+    # Queries -------------------------------------------------------------------------------
+
+    def path_error(self, path: Path, lookup: str) -> FieldError:
+        return FieldError(
+            f"{self.label()}: '{path_text(path)}' is an encrypted path, so '{lookup}' cannot "
+            "reach it: the database only holds its ciphertext. Query a plaintext key instead, "
+            "or load the rows and compare in Python."
+        )
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        found = models.JSONField.get_lookup(self, lookup_name)
+        if found is None or lookup_name in _DOCUMENT_LOOKUPS:
+            return found  # None: Django then reads the name as a key (get_transform)
+        if lookup_name == "contains":
+            return _GuardedDataContains
+        if lookup_name == "contained_by":
+            return _GuardedContainedBy
+        raise FieldError(
+            f"{self.label()} holds encrypted paths, so the whole document cannot be compared "
+            f"with '{lookup_name}'. Compare a plaintext key (e.g. {self.name}__client_id=...) "
+            "or use has_key."
+        )
+
+    def get_transform(self, lookup_name: str) -> Any:
+        return self.key_transform(lookup_name, self.path_trie, ())
+
+    def key_transform(self, key: str, node: PathTrie | None, at: Path) -> _KeyTransformFactory:
+        if node is not None and node.is_secret(key):
+            raise self.path_error((*at, key), key)
+        return _KeyTransformFactory(self, key, node.child(key) if node is not None else None)
+
+    # Writes --------------------------------------------------------------------------------
+
+    def encrypt_document(self, document: Any) -> Any:
+        """A copy of ``document`` with every secret leaf in its stored form."""
+        ring = get_keyring()
+
+        def encrypt(path: Path, value: str) -> str:
+            try:
+                return store(ring, value)
+            except EncryptionError as exc:
+                raise rewrap(
+                    exc,
+                    f"Refusing to store an enc:v1: value at {self.label()} path "
+                    f"'{path_text(path)}' (nothing was written)",
+                ) from exc
+
+        return self.path_trie.transform(document, encrypt)
+
+    def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
+        if isinstance(value, Value) and isinstance(value.output_field, models.JSONField):
+            if value.value is not None:
+                value = Value(self.encrypt_document(value.value), output_field=value.output_field)
+        elif value is not None and not hasattr(value, "as_sql"):
+            value = self.encrypt_document(value)
+        return super().get_db_prep_save(value, connection)
+
+    def value_to_string(self, obj: Model) -> Any:
+        # dumpdata gets the stored form: secret paths as ciphertext, the rest as it is.
+        value = self.value_from_object(obj)
+        return None if value is None else self.encrypt_document(value)
+
+    # Reads ---------------------------------------------------------------------------------
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
+        document = super().from_db_value(value, expression, connection)
+        if document is None:
+            return None
+        keys = key_path_of(expression)
+        parent: PathTrie | None = self.path_trie
+        for key in keys[:-1]:
+            parent = parent.child(key) if parent is not None else None
+        if parent is None:
+            return document
+        ring = get_keyring()
+
+        def decrypt(path: Path, stored: str) -> str:
+            if not stored.startswith(PREFIX):
+                return stored  # legacy plaintext, encrypted on the row's next write
+            try:
+                return decrypt_with(ring, stored)
+            except DecryptionError as exc:
+                where = f" path '{path_text(path)}'"
+                raise self.read_error(exc, stored, connection, where) from exc
+
+        if not keys:
+            return parent.transform(document, decrypt, copy=False)
+        last = keys[-1]
+        if isinstance(document, str):
+            # Only reachable through expressions that bypass get_transform (KeyTransform built
+            # by hand): never hand back ciphertext as if it were the value.
+            return decrypt(keys, document) if parent.is_secret(last) else document
+        child = parent.child(last)
+        if child is None:
+            return document
+        return child.transform(document, decrypt, copy=False, _at=keys)

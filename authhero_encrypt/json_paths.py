@@ -1,0 +1,135 @@
+"""Which leaves of a JSON document are secret, following AuthHero's rules.
+
+A path is dot-separated object keys: ``"client_secret"``, ``"configuration.client_secret"``. A
+``*`` as the last segment stands for every string value directly in that object (``"*"``: the top
+level, ``"configuration.*"``: inside ``configuration``); it does not recurse into nested objects or
+arrays. Only string values are secret (``""`` included): numbers, booleans, null, objects and
+arrays at a listed path are left alone, and a missing path or parent is never created.
+
+Pure Python, no Django: the field, the status and migration commands and the admin share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+__all__ = ["WILDCARD", "Path", "PathTrie", "parse_paths", "path_text"]
+
+WILDCARD = "*"
+Path = tuple[str, ...]
+
+
+def parse_paths(paths: object) -> tuple[Path, ...]:
+    """Validate an ``encrypted_paths`` declaration, raising ``ValueError`` for a malformed one."""
+    if isinstance(paths, str) or not isinstance(paths, Sequence):
+        raise ValueError(
+            "encrypted_paths must be a list of dot-separated key paths, e.g. "
+            f'["client_secret", "configuration.client_secret"], not {type(paths).__name__}.'
+        )
+    if not paths:
+        raise ValueError(
+            "encrypted_paths is empty, so nothing would be encrypted; list at least one path "
+            '(or "*" for every top-level string), or use models.JSONField.'
+        )
+    parsed: list[Path] = []
+    for index, path in enumerate(paths):
+        if not isinstance(path, str):
+            raise ValueError(
+                f"encrypted_paths[{index}] must be a string, not {type(path).__name__}."
+            )
+        segments = tuple(path.split("."))
+        if any(segment == "" for segment in segments):
+            raise ValueError(
+                f"encrypted_paths[{index}] = {path!r} has an empty segment; write keys "
+                'separated by single dots, e.g. "configuration.client_secret".'
+            )
+        if WILDCARD in segments[:-1]:
+            raise ValueError(
+                f"encrypted_paths[{index}] = {path!r} uses '*' before the last segment; '*' "
+                'may only end a path ("*" or "configuration.*").'
+            )
+        if segments not in parsed:
+            parsed.append(segments)
+    return tuple(parsed)
+
+
+def path_text(path: Path) -> str:
+    return ".".join(path)
+
+
+class PathTrie:
+    """The declared paths as a tree, so one walk of a document visits every secret leaf.
+
+    A node says which of its keys are secret leaves (``leaves``), whether every string directly
+    in it is (``wildcard``), and which keys lead further down (``children``).
+    """
+
+    __slots__ = ("children", "leaves", "wildcard")
+
+    def __init__(self) -> None:
+        self.children: dict[str, PathTrie] = {}
+        self.leaves: set[str] = set()
+        self.wildcard = False
+
+    @classmethod
+    def build(cls, paths: Sequence[Path]) -> PathTrie:
+        root = cls()
+        for path in paths:
+            node = root
+            for segment in path[:-1]:
+                node = node.children.setdefault(segment, cls())
+            if path[-1] == WILDCARD:
+                node.wildcard = True
+            else:
+                node.leaves.add(path[-1])
+        return root
+
+    def is_secret(self, key: str) -> bool:
+        """Whether a string stored under ``key`` in an object at this node is encrypted."""
+        return self.wildcard or key in self.leaves
+
+    def child(self, key: str) -> PathTrie | None:
+        return self.children.get(key)
+
+    def transform(
+        self,
+        document: Any,
+        fn: Callable[[Path, str], str],
+        *,
+        copy: bool = True,
+        _at: Path = (),
+    ) -> Any:
+        """Return ``document`` with ``fn(path, value)`` applied to every secret string leaf.
+
+        With ``copy`` (the default) every object on the way to a changed leaf is copied and the
+        caller's document is left untouched; without it the document is changed in place, which
+        is right only for one nobody else holds (just parsed from the database).
+        """
+        if not isinstance(document, dict):
+            return document
+        changes: dict[str, Any] = {}
+        for key, value in document.items():
+            if isinstance(value, str):
+                if self.wildcard or key in self.leaves:
+                    changes[key] = fn((*_at, key), value)
+            elif isinstance(value, dict):
+                new = self.children[key].transform(value, fn, copy=copy, _at=(*_at, key))
+                if new is not value:
+                    changes[key] = new
+        if not changes:
+            return document
+        target = dict(document) if copy else document
+        target.update(changes)
+        return target
+
+    def secrets(self, document: Any, _at: Path = ()) -> Iterator[tuple[Path, str]]:
+        """Every secret string leaf of ``document`` with its concrete path."""
+        if not isinstance(document, dict):
+            return
+        for key, value in document.items():
+            if isinstance(value, str):
+                if self.wildcard or key in self.leaves:
+                    yield (*_at, key), value
+            elif key in self.children:
+                yield from self.children[key].secrets(value, (*_at, key))
