@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import pytest
 from django.db import connection
 
@@ -19,3 +22,31 @@ def raw_column():
         return row[0]
 
     return read
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _database_reachable(django_db_blocker: Any) -> None:
+    """Stop the run at once, with one clear line, when the chosen database cannot be reached.
+
+    An unreachable PostgreSQL or MariaDB is never a reason to skip: under CI it would turn a
+    broken suite green.
+    """
+    from django.conf import settings
+    from django.db import connections
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        return
+    probe = connections.create_connection("default")
+    try:
+        with django_db_blocker.unblock():
+            probe.ensure_connection()
+    except Exception as exc:
+        host = f"{database.get('HOST')}:{database.get('PORT')}"
+        pytest.exit(
+            f"TEST_DATABASE={os.environ.get('TEST_DATABASE')}: cannot connect to {host} "
+            f"({type(exc).__name__}). Start the server or unset TEST_DATABASE.",
+            returncode=3,
+        )
+    finally:
+        probe.close()
