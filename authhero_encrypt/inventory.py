@@ -121,7 +121,7 @@ def iter_raw_rows(
     """
     connection = connections[using]
     quote = connection.ops.quote_name
-    pk_column = quote(model._meta.pk.column)  # type: ignore[union-attr,arg-type]
+    pk_column = quote(model._meta.pk.column)  # type: ignore[arg-type]
     selected = ", ".join([pk_column, *(quote(column) for column in columns)])
     table = quote(model._meta.db_table)
     last = after
