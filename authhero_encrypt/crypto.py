@@ -21,7 +21,7 @@ import re
 from cryptography.exceptions import InvalidTag
 
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
-from authhero_encrypt.keys import Key, KeyRing, get_keyring
+from authhero_encrypt.keys import KEY_ID_MAX_LENGTH, Key, KeyRing, get_keyring
 
 __all__ = [
     "PREFIX",
@@ -38,6 +38,11 @@ IV_BYTES = 12
 TAG_BYTES = 16
 _PREFIX_LEN = len(PREFIX)
 _PAYLOAD_RE = re.compile(r"[A-Za-z0-9_-]*")
+_B64URL_VALUES = {
+    char: value
+    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+_KEY_ID_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{KEY_ID_MAX_LENGTH}}}")
 
 
 def is_encrypted(value: object) -> bool:
@@ -91,12 +96,31 @@ def _split(stored: str) -> tuple[str | None, str]:
 
 def stored_key_id(stored: str) -> str | None:
     """The key id a prefixed value is tagged with, or ``None`` for an untagged one."""
+    if not is_encrypted(stored):
+        return None
     return _split(stored)[0]
+
+
+def _canonical(text: str, padding: int) -> bool:
+    """Whether ``text`` (plus ``padding`` '=') is the one base64url form of its bytes.
+
+    Decoders ignore the unused low bits of a last partial group and excess padding, so without
+    this several texts would open to the same value and a flipped bit could go unnoticed. Only
+    what AuthHero writes (unpadded) or the same with exact padding is accepted.
+    """
+    partial = len(text) % 4
+    if partial == 0:
+        return padding == 0
+    if partial == 1 or padding not in (0, 4 - partial):
+        return False
+    # 2 characters carry 1 byte (4 spare bits), 3 characters carry 2 bytes (2 spare bits).
+    spare = 0b1111 if partial == 2 else 0b11
+    return _B64URL_VALUES[text[-1]] & spare == 0
 
 
 def _decode_payload(payload: str, key_id: str | None) -> bytes:
     text = payload.rstrip("=")
-    if not _PAYLOAD_RE.fullmatch(text) or len(text) % 4 == 1:
+    if not _PAYLOAD_RE.fullmatch(text) or not _canonical(text, len(payload) - len(text)):
         raise DecryptionError(
             "The stored value carries the enc:v1: prefix but its payload is not base64url text; "
             "it was corrupted or was never written by this codec.",
@@ -124,6 +148,13 @@ def decrypt_with(ring: KeyRing, stored: str) -> str:
     if not stored.startswith(PREFIX):
         return stored
     key_id, payload = _split(stored)
+    if key_id is not None and not _KEY_ID_RE.fullmatch(key_id):
+        # Not a key id this codec could have written; the text is not echoed, since a value that
+        # merely starts with the prefix may be a secret.
+        raise DecryptionError(
+            "The stored value carries the enc:v1: prefix but its key id is malformed; "
+            "it was corrupted or was never written by this codec."
+        )
     raw = _decode_payload(payload, key_id)
     if key_id is not None:
         key = ring.by_id.get(key_id)
