@@ -92,6 +92,15 @@ class PathTrie:
     def child(self, key: str) -> PathTrie | None:
         return self.children.get(key)
 
+    def node_at(self, path: Sequence[str]) -> PathTrie | None:
+        """The node for the object at ``path``, or ``None`` when nothing below it is secret."""
+        node: PathTrie | None = self
+        for key in path:
+            if node is None:
+                break
+            node = node.child(key)
+        return node
+
     def transform(
         self,
         document: Any,
@@ -113,7 +122,7 @@ class PathTrie:
             if isinstance(value, str):
                 if self.wildcard or key in self.leaves:
                     changes[key] = fn((*_at, key), value)
-            elif isinstance(value, dict):
+            elif key in self.children and isinstance(value, dict):
                 new = self.children[key].transform(value, fn, copy=copy, _at=(*_at, key))
                 if new is not value:
                     changes[key] = new

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldError
 from django.db import models
+from django.db.models import Transform
 from django.db.models.expressions import Value
 from django.db.models.fields.json import ContainedBy, DataContains, KeyTransform
 
@@ -19,11 +20,14 @@ from authhero_encrypt.keys import get_keyring
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
+    from django.db.models.sql.compiler import SQLCompiler
 
 __all__ = ["JSONPathEncryptedField"]
 
 # Lookups on the whole document that never compare a secret: key presence and NULL.
 _DOCUMENT_LOOKUPS = frozenset({"isnull", "has_key", "has_keys", "has_any_keys"})
+# Lookups that compare with a document, kept while that document names no secret path.
+_CONTAINMENT_LOOKUPS = frozenset({"contains", "contained_by"})
 
 
 def key_path_of(expression: Any) -> Path:
@@ -48,6 +52,19 @@ class _GuardedKeyTransform(KeyTransform):
     def get_transform(self, name: str) -> Any:
         return self.secret_field.key_transform(name, self.path_node, key_path_of(self))
 
+    def get_lookup(self, lookup_name: str) -> Any:
+        # A key with secret paths below it holds ciphertext, so comparing it as a whole
+        # (options__configuration={...}, __icontains) would silently match nothing or match the
+        # ciphertext, as for the whole document.
+        found = super().get_lookup(lookup_name)
+        if (
+            found is not None
+            and self.path_node is not None
+            and lookup_name not in _DOCUMENT_LOOKUPS | _CONTAINMENT_LOOKUPS
+        ):
+            raise self.secret_field.document_error(key_path_of(self), lookup_name)
+        return found
+
 
 class _KeyTransformFactory:
     def __init__(self, field: JSONPathEncryptedField, key: str, node: PathTrie | None) -> None:
@@ -60,6 +77,39 @@ class _KeyTransformFactory:
         return transform
 
 
+class _RefusedKeyTransform(Transform):
+    """A key at an encrypted path: refused, with the message naming it, wherever it is used.
+
+    ``filter()`` asks it for a lookup straight away and fails there. ``values()``, ``order_by()``
+    and ``F()`` build transforms inside Django's name resolution, which replaces any
+    ``FieldError`` raised there with a bare "Cannot resolve keyword"; compiling the query is the
+    first point at which the message naming the path reaches the caller.
+    """
+
+    refusal: FieldError
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        raise self.refusal
+
+    def get_transform(self, lookup_name: str) -> Any:
+        return _RefusedKeyTransformFactory(self.refusal)
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **kwargs: Any
+    ) -> Any:
+        raise self.refusal
+
+
+class _RefusedKeyTransformFactory:
+    def __init__(self, refusal: FieldError) -> None:
+        self.refusal = refusal
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _RefusedKeyTransform:
+        transform = _RefusedKeyTransform(*args, **kwargs)
+        transform.refusal = self.refusal
+        return transform
+
+
 class _RefuseSecretsMixin:
     """``contains`` / ``contained_by`` are kept while their document names no secret path."""
 
@@ -68,8 +118,13 @@ class _RefuseSecretsMixin:
 
     def get_prep_lookup(self) -> Any:
         field = self.lhs.output_field
-        for path, _value in field.path_trie.secrets(self.rhs):
-            raise field.path_error(path, self.lookup_name)  # type: ignore[attr-defined]
+        # Under a key (options__configuration__contains) the document is matched against the
+        # paths below that key, not against the top-level ones.
+        at = key_path_of(self.lhs)
+        node = field.path_trie.node_at(at)
+        if node is not None:
+            for path, _value in node.secrets(self.rhs, at):
+                raise field.path_error(path, self.lookup_name)  # type: ignore[attr-defined]
         return super().get_prep_lookup()  # type: ignore[misc]
 
 
@@ -121,6 +176,15 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
             "or load the rows and compare in Python."
         )
 
+    def document_error(self, path: Path, lookup: str) -> FieldError:
+        what = f"{self.label()}: '{path_text(path)}'" if path else self.label()
+        whole = "it" if path else "the whole document"
+        example = "__".join((self.name, *path, "client_id"))
+        return FieldError(
+            f"{what} holds encrypted paths, so {whole} cannot be compared with '{lookup}'. "
+            f"Compare a plaintext key (e.g. {example}=...) or use has_key."
+        )
+
     def get_lookup(self, lookup_name: str) -> Any:
         found = models.JSONField.get_lookup(self, lookup_name)
         if found is None or lookup_name in _DOCUMENT_LOOKUPS:
@@ -129,18 +193,17 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
             return _GuardedDataContains
         if lookup_name == "contained_by":
             return _GuardedContainedBy
-        raise FieldError(
-            f"{self.label()} holds encrypted paths, so the whole document cannot be compared "
-            f"with '{lookup_name}'. Compare a plaintext key (e.g. {self.name}__client_id=...) "
-            "or use has_key."
-        )
+        raise self.document_error((), lookup_name)
 
     def get_transform(self, lookup_name: str) -> Any:
         return self.key_transform(lookup_name, self.path_trie, ())
 
-    def key_transform(self, key: str, node: PathTrie | None, at: Path) -> _KeyTransformFactory:
+    def key_transform(
+        self, key: str, node: PathTrie | None, at: Path
+    ) -> _KeyTransformFactory | _RefusedKeyTransformFactory:
         if node is not None and node.is_secret(key):
-            raise self.path_error((*at, key), key)
+            path = (*at, key)
+            return _RefusedKeyTransformFactory(self.path_error(path, "__".join((self.name, *path))))
         return _KeyTransformFactory(self, key, node.child(key) if node is not None else None)
 
     # Writes --------------------------------------------------------------------------------
@@ -181,9 +244,7 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
         if document is None:
             return None
         keys = key_path_of(expression)
-        parent: PathTrie | None = self.path_trie
-        for key in keys[:-1]:
-            parent = parent.child(key) if parent is not None else None
+        parent = self.path_trie.node_at(keys[:-1])
         if parent is None:
             return document
         ring = get_keyring()
