@@ -8,7 +8,7 @@ from django.core import checks
 from django.core.exceptions import FieldError
 from django.db import DatabaseError, transaction
 
-from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_with
+from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
 from authhero_encrypt.keys import KeyRing, get_keyring
 
@@ -33,7 +33,7 @@ def store(ring: KeyRing, value: str) -> str:
         return value
     if ring.active is None:
         return value
-    return encrypt_with(ring.active, value, prefix=ring.write_prefix)
+    return encrypt_value(value, ring)
 
 
 def rewrap(exc: EncryptionError, context: str) -> EncryptionError:
@@ -59,10 +59,11 @@ def primary_keys_holding(
     col = connection.ops.quote_name(column)
     if connection.vendor == "postgresql":
         col = f"CAST({col} AS text)"
-    sql = f"SELECT {pk} FROM {table} WHERE {col} LIKE %s ORDER BY {pk}"  # noqa: S608
+    # SQLite's LIKE has no escape character unless told, and base64url is full of '_'.
+    sql = f"SELECT {pk} FROM {table} WHERE {col} LIKE %s ESCAPE %s ORDER BY {pk}"  # noqa: S608
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(sql, [pattern])
+            cursor.execute(sql, [pattern, "\\"])
             return [row[0] for row in cursor.fetchmany(_MAX_PKS_NAMED)]
     except DatabaseError:
         return []
@@ -83,6 +84,9 @@ class EncryptedFieldMixin:
         model: type[Model]
         name: str
         column: str
+        _unique: bool
+        db_index: bool
+        primary_key: bool
 
     def label(self) -> str:
         return f"{self.model._meta.label}.{self.name}"
@@ -90,14 +94,19 @@ class EncryptedFieldMixin:
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)  # type: ignore[misc]
-        raise FieldError(
+        raise self.refused(lookup_name)
+
+    def refused(self, lookup_name: str) -> FieldError:
+        return FieldError(
             f"{self.label()} is encrypted at rest, so it cannot be filtered with "
             f"'{lookup_name}': the database only sees ciphertext. Filter on another field, "
             "or load the rows and compare in Python."
         )
 
     def get_transform(self, lookup_name: str) -> Any:
-        return self.get_lookup(lookup_name)
+        # No transform is meaningful either, and ``isnull`` is a lookup, not a transform: handing
+        # it back here would crash ``token__isnull__exact`` with a TypeError.
+        raise self.refused(lookup_name)
 
     def read_error(
         self, exc: DecryptionError, stored: str, connection: BaseDatabaseWrapper, where: str = ""
@@ -108,13 +117,15 @@ class EncryptedFieldMixin:
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors: list[checks.CheckMessage] = [*super().check(**kwargs)]  # type: ignore[misc]
+        # ``unique`` is read as set, not as the property: a primary key is unique by implication,
+        # and E103 alone says what to change.
         refused = (
-            ("unique", "E101", "a unique constraint"),
-            ("db_index", "E102", "an index"),
-            ("primary_key", "E103", "a primary key"),
+            ("unique", self._unique, "E101", "a unique constraint"),
+            ("db_index", self.db_index, "E102", "an index"),
+            ("primary_key", self.primary_key, "E103", "a primary key"),
         )
-        for attribute, code, what in refused:
-            if getattr(self, attribute, False):
+        for attribute, is_set, code, what in refused:
+            if is_set:
                 errors.append(
                     checks.Error(
                         f"{attribute}=True on an encrypted field would build {what} over "
