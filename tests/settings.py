@@ -29,6 +29,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "authhero_encrypt",
     "tests.testapp",
+    # The example project's AuthHero tables, so its admin is tested with the package.
+    "example_project.authhero",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

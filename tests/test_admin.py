@@ -1,0 +1,641 @@
+"""The admin mixin, through Django's test client on the example project's admin.
+
+Forms are posted as a browser would post them: the fields are read back from the rendered HTML
+(so a secret that leaked into a value attribute would be posted, and caught), never built from
+the form object. What is at rest is read with raw cursor queries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Permission
+from django.db import connection, models
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from authhero_encrypt.admin import (
+    MASK,
+    RETYPE,
+    JSONKeyColumn,
+    document_status,
+    secret_status,
+)
+from authhero_encrypt.crypto import decrypt_value, encrypt_with, is_encrypted
+from authhero_encrypt.inventory import load_json
+from authhero_encrypt.keys import Key
+from example_project.authhero import models as demo
+from example_project.authhero.demo_data import (
+    DEMO_ROWS,
+    DemoRow,
+    encrypted_fields,
+    load_demo_data,
+    secret_values,
+)
+from tests.testapp.models import Secret, Swapped
+
+pytestmark = pytest.mark.django_db
+
+DEMO_MODELS = sorted({row.model for row in DEMO_ROWS})
+EDITABLE_ROWS = [row for row in DEMO_ROWS if row.model != "SigningKey"]
+
+
+# Helpers -----------------------------------------------------------------------------------------
+
+
+class _FormReader(HTMLParser):
+    """The name/value pairs a browser would submit for the form with ``form_id``."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.data: dict[str, str] = {}
+        self.textarea: str | None = None
+        self.select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.inside = attr.get("id") == self.form_id
+        if not self.inside or ("name" not in attr and tag != "option"):
+            return
+        if tag == "input":
+            kind = attr.get("type", "text")
+            if kind in ("submit", "button", "image", "reset", "file"):
+                return
+            if kind in ("checkbox", "radio"):
+                if "checked" in attr:
+                    self.data[attr["name"]] = attr.get("value", "on")
+                return
+            self.data[attr["name"]] = attr.get("value", "")
+        elif tag == "textarea":
+            self.textarea = attr["name"]
+            self.data[self.textarea] = ""
+        elif tag == "select":
+            self.select = attr["name"]
+        elif tag == "option" and self.select and "selected" in attr:
+            self.data[self.select] = attr.get("value", "")
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea is not None:
+            self.data[self.textarea] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea" and self.textarea is not None:
+            # Browsers drop the one newline that follows <textarea>.
+            text = self.data[self.textarea]
+            self.data[self.textarea] = text[1:] if text.startswith("\n") else text
+            self.textarea = None
+        elif tag == "select":
+            self.select = None
+        elif tag == "form":
+            self.inside = False
+
+
+def form_data(html: str, model: type[models.Model]) -> dict[str, str]:
+    reader = _FormReader(f"{model._meta.model_name}_form")
+    reader.feed(html)
+    assert reader.data, "no change form in the page"
+    return reader.data
+
+
+def url(model: type[models.Model], action: str = "changelist", pk: Any = None) -> str:
+    meta = model._meta
+    base = f"/admin/{meta.app_label}/{meta.model_name}/"
+    if action == "changelist":
+        return base
+    if action == "add":
+        return base + "add/"
+    return f"{base}{pk}/change/"
+
+
+def stored_columns(obj: models.Model) -> dict[str, Any]:
+    """Every encrypted column of ``obj`` exactly as stored."""
+    fields = encrypted_fields(type(obj))
+    if type(obj) is demo.SigningKey:
+        fields = [obj._meta.get_field("pkcs7")]
+    table = connection.ops.quote_name(obj._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    pk = connection.ops.quote_name(obj._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM {table} WHERE {pk} = %s", [obj.pk])
+        row = cursor.fetchone()
+    return {f.name: value for f, value in zip(fields, row, strict=False)}
+
+
+def ciphertexts(stored: dict[str, Any]) -> list[str]:
+    """The enc:v1 values inside stored columns (scalars, and leaves of JSON documents)."""
+    found: list[str] = []
+    for value in stored.values():
+        if isinstance(value, (str, bytes)):
+            text = value.decode() if isinstance(value, bytes) else value
+            found += re.findall(r"enc:v1:[A-Za-z0-9_:-]+", text)
+    return found
+
+
+def assert_no_secret(html: str, rows: Any = DEMO_ROWS) -> None:
+    """Neither a demo secret nor any stored ciphertext (nor its payload) is in ``html``."""
+    assert "enc:v1:" not in html
+    for row in rows:
+        for secret in secret_values(row):
+            assert secret not in html, f"{row.model} secret leaked"
+            assert json.dumps(secret)[1:-1] not in html
+        obj = row.model_class._default_manager.get(**row.lookup)
+        for stored in ciphertexts(stored_columns(obj)):
+            assert stored.rpartition(":")[2][:24] not in html
+
+
+def obj_of(row: DemoRow) -> Any:
+    return row.model_class._default_manager.get(**row.lookup)
+
+
+@pytest.fixture
+def demo_rows() -> tuple[DemoRow, ...]:
+    created, legacy = load_demo_data()
+    assert (created, legacy) == (len(DEMO_ROWS), sum(row.legacy for row in DEMO_ROWS))
+    return DEMO_ROWS
+
+
+# List and change pages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model_name", DEMO_MODELS)
+def test_changelist_shows_identifiers_and_no_secret(admin_client, demo_rows, model_name):
+    model = apps.get_model("authhero", model_name)
+    response = admin_client.get(url(model))
+    assert response.status_code == 200
+    html = response.content.decode()
+    for row in demo_rows:
+        if row.model == model_name:
+            assert row.shown in html
+    assert_no_secret(html)
+
+
+@pytest.mark.parametrize("row", DEMO_ROWS, ids=lambda row: f"{row.model}-{row.shown}")
+def test_change_page_shows_identifier_and_no_secret(admin_client, demo_rows, row):
+    response = admin_client.get(url(row.model_class, "change", obj_of(row).pk))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert row.shown in html
+    assert_no_secret(html)
+
+
+def test_list_badges_follow_what_is_stored(admin_client, demo_rows):
+    html = admin_client.get(url(demo.Client)).content.decode()
+    cells = dict(
+        re.findall(
+            r'<th class="field-client_id"><a [^>]*>([^<]+)</a></th>.*?<span[^>]*>([^<]+)<', html
+        )
+    )
+    assert cells == {
+        "demo-backend-7b21e0": "encrypted",
+        "demo-m2m-4d88c2": "encrypted",
+        "demo-spa-1f3c9a": "empty",
+        "legacy-portal-9e01aa": "legacy plaintext",
+    }
+    html = admin_client.get(url(demo.Connection)).content.decode()
+    assert 'title="client_secret: legacy plaintext">legacy plaintext</span>' in html
+    assert 'title="configuration.client_secret: encrypted">encrypted</span>' in html
+
+
+@override_settings(ENCRYPTION_KEY_ID="k2026")
+def test_badge_names_the_key_id(admin_client):
+    obj = demo.Client.objects.create(client_id="keyed", name="k", client_secret="s-keyed-1")
+    assert demo.Client.objects.filter(pk=obj.pk).exists()
+    html = admin_client.get(url(demo.Client)).content.decode()
+    assert ">encrypted, key k2026</span>" in html
+    html = admin_client.get(url(demo.Client, "change", obj.pk)).content.decode()
+    assert "Currently: encrypted, key k2026." in html
+
+
+def test_changelist_reads_stored_forms_without_a_query_per_row(admin_client, demo_rows):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert admin_client.get(url(demo.Connection)).status_code == 200
+        return len(context.captured_queries)
+
+    before = queries()
+    for index in range(10):
+        demo.Connection.objects.create(
+            name=f"extra-{index}", strategy="oidc", options={"client_id": f"x{index}"}
+        )
+    assert queries() == before
+
+
+def test_changelist_lists_rows_no_configured_key_opens(admin_client):
+    # Written with another key under an id this project does not know: the list never
+    # decrypts, so it still shows the row and says which key it needs.
+    foreign = encrypt_with(Key.from_secret("old", bytes(range(32, 64))), "x", prefix="enc:v1:old:")
+    obj = demo.Client.objects.create(client_id="foreign-key-row", name="f")
+    table = connection.ops.quote_name(demo.Client._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET client_secret = %s WHERE id = %s", [foreign, obj.pk])
+    html = admin_client.get(url(demo.Client)).content.decode()
+    assert "foreign-key-row" in html
+    assert ">encrypted, key old</span>" in html
+    assert "enc:v1:" not in html
+
+
+# Saving ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("row", EDITABLE_ROWS, ids=lambda row: f"{row.model}-{row.shown}")
+def test_saving_an_untouched_form_keeps_secrets_byte_for_byte(admin_client, demo_rows, row):
+    obj = obj_of(row)
+    before = stored_columns(obj)
+    page = admin_client.get(url(row.model_class, "change", obj.pk)).content.decode()
+    response = admin_client.post(
+        url(row.model_class, "change", obj.pk), form_data(page, row.model_class)
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert stored_columns(obj) == before
+
+
+def test_changing_another_field_keeps_the_secret_byte_for_byte(admin_client, demo_rows):
+    obj = demo.Client.objects.get(client_id="demo-backend-7b21e0")
+    before = stored_columns(obj)["client_secret"]
+    page = admin_client.get(url(demo.Client, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Client), "name": "Renamed backend"}
+    assert admin_client.post(url(demo.Client, "change", obj.pk), data).status_code == 302
+    assert stored_columns(obj)["client_secret"] == before
+    assert demo.Client.objects.get(pk=obj.pk).name == "Renamed backend"
+
+
+def test_untouched_legacy_secret_stays_plaintext(admin_client, demo_rows):
+    obj = demo.AuthenticationMethod.objects.get(user_id="auth0|bob-legacy")
+    page = admin_client.get(url(demo.AuthenticationMethod, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.AuthenticationMethod), "type": "totp-renamed"}
+    admin_client.post(url(demo.AuthenticationMethod, "change", obj.pk), data)
+    assert stored_columns(obj)["totp_secret"] == "KRUGS4ZANFZSAYJA"
+    assert demo.AuthenticationMethod.objects.get(pk=obj.pk).type == "totp-renamed"
+
+
+def test_setting_a_secret_encrypts_the_new_value(admin_client, demo_rows):
+    obj = demo.Client.objects.get(client_id="legacy-portal-9e01aa")
+    page = admin_client.get(url(demo.Client, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Client), "client_secret": "brand-new-secret-1"}
+    assert admin_client.post(url(demo.Client, "change", obj.pk), data).status_code == 302
+    stored = stored_columns(obj)["client_secret"]
+    assert is_encrypted(stored)
+    assert decrypt_value(stored) == "brand-new-secret-1"
+    assert demo.Client.objects.get(pk=obj.pk).client_secret == "brand-new-secret-1"
+
+
+@pytest.mark.parametrize(
+    ("model", "lookup", "field"),
+    [
+        (demo.Client, {"client_id": "demo-m2m-4d88c2"}, "client_secret"),
+        (demo.AuthenticationMethod, {"user_id": "auth0|alice-demo"}, "totp_secret"),
+    ],
+)
+def test_clearing_a_secret(admin_client, demo_rows, model, lookup, field):
+    obj = model._default_manager.get(**lookup)
+    page = admin_client.get(url(model, "change", obj.pk)).content.decode()
+    data = {**form_data(page, model), f"{field}_clear": "on"}
+    assert admin_client.post(url(model, "change", obj.pk), data).status_code == 302
+    assert stored_columns(obj)[field] is None
+    html = admin_client.get(url(model)).content.decode()
+    assert "authhero-status-empty" in html
+
+
+def test_clearing_a_required_secret_is_refused(admin_client):
+    obj = Swapped.objects.create(token="needed-token-1")
+    before = stored_columns(obj)
+    page = admin_client.get(url(Swapped, "change", obj.pk)).content.decode()
+    data = {**form_data(page, Swapped), "token_clear": "on"}
+    response = admin_client.post(url(Swapped, "change", obj.pk), data)
+    assert response.status_code == 200
+    assert "it cannot be cleared" in response.content.decode()
+    assert stored_columns(obj) == before
+
+
+def test_new_value_and_clear_together_are_refused(admin_client, demo_rows):
+    obj = demo.Client.objects.get(client_id="demo-m2m-4d88c2")
+    page = admin_client.get(url(demo.Client, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Client), "client_secret": "typed-9", "client_secret_clear": "on"}
+    response = admin_client.post(url(demo.Client, "change", obj.pk), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "not both" in html
+    assert "typed-9" not in html
+
+
+def test_a_typed_secret_is_not_echoed_after_a_validation_error(admin_client, demo_rows):
+    obj = demo.Client.objects.get(client_id="demo-m2m-4d88c2")
+    before = stored_columns(obj)
+    page = admin_client.get(url(demo.Client, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Client), "name": "", "client_secret": "typed-secret-XY7"}
+    response = admin_client.post(url(demo.Client, "change", obj.pk), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "This field is required." in html
+    assert "typed-secret-XY7" not in html
+    assert stored_columns(obj) == before
+    assert_no_secret(html)
+
+
+def test_add_view_encrypts_and_requires_a_required_secret(admin_client):
+    page = admin_client.get(url(demo.Client, "add")).content.decode()
+    assert "clear the stored value" not in page
+    data = {**form_data(page, demo.Client), "client_id": "added-1", "name": "Added"}
+    data["client_secret"] = "added-secret-1"
+    assert admin_client.post(url(demo.Client, "add"), data).status_code == 302
+    obj = demo.Client.objects.get(client_id="added-1")
+    assert decrypt_value(stored_columns(obj)["client_secret"]) == "added-secret-1"
+
+    page = admin_client.get(url(Swapped, "add")).content.decode()
+    response = admin_client.post(url(Swapped, "add"), form_data(page, Swapped))
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not Swapped.objects.exists()
+
+
+def test_history_and_delete_pages_show_no_secret(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="google-oauth2")
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Connection), "strategy": "google"}
+    admin_client.post(url(demo.Connection, "change", obj.pk), data)
+    base = url(demo.Connection, "change", obj.pk).removesuffix("change/")
+    for page_url in (base + "history/", base + "delete/"):
+        response = admin_client.get(page_url)
+        assert response.status_code == 200
+        assert_no_secret(response.content.decode())
+
+
+def test_delete_selected_action(admin_client, demo_rows):
+    pks = list(
+        demo.Client.objects.filter(client_id__startswith="demo-").values_list("pk", flat=True)
+    )
+    data = {"action": "delete_selected", "_selected_action": pks}
+    confirmation = admin_client.post(url(demo.Client), data)
+    assert confirmation.status_code == 200
+    assert_no_secret(confirmation.content.decode())
+    response = admin_client.post(url(demo.Client), {**data, "post": "yes"})
+    assert response.status_code == 302
+    assert list(demo.Client.objects.values_list("client_id", flat=True)) == ["legacy-portal-9e01aa"]
+
+
+# JSON documents ----------------------------------------------------------------------------------
+
+
+def options_of(obj: demo.Connection) -> Any:
+    return load_json(stored_columns(obj)["options"])
+
+
+def test_json_form_masks_secrets_and_shows_the_rest(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="corporate-oidc")
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    document = json.loads(form_data(page, demo.Connection)["options"])
+    assert document == {
+        "client_id": "oidc-demo-client-31",
+        "configuration": {"issuer": "https://idp.example.com", "client_secret": MASK},
+    }
+    assert "Currently: configuration.client_secret: encrypted." in page
+
+
+def test_json_mask_sent_back_keeps_the_secret_while_other_keys_change(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="google-oauth2")
+    kept = options_of(obj)["client_secret"]
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.Connection)
+    document = json.loads(data["options"])
+    document["client_id"] = "changed.apps.googleusercontent.com"
+    data["options"] = json.dumps(document)
+    assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
+    stored = options_of(obj)
+    assert stored["client_secret"] == kept
+    assert stored["client_id"] == "changed.apps.googleusercontent.com"
+
+
+def test_json_new_value_replaces_only_that_path(admin_client, demo_rows):
+    obj = demo.Connection.objects.create(
+        name="two-secrets",
+        strategy="oidc",
+        options={"client_id": "two", "client_secret": "first-1", "app_secret": "second-2"},
+    )
+    before = options_of(obj)
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.Connection)
+    document = json.loads(data["options"])
+    assert document == {"client_id": "two", "client_secret": MASK, "app_secret": MASK}
+    document["app_secret"] = "second-replaced"
+    data["options"] = json.dumps(document)
+    assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
+    after = options_of(obj)
+    assert after["client_secret"] == before["client_secret"]
+    assert is_encrypted(after["app_secret"])
+    assert decrypt_value(after["app_secret"]) == "second-replaced"
+
+
+def test_json_legacy_leaf_kept_when_untouched(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="legacy-github")
+    raw = stored_columns(obj)["options"]
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Connection), "strategy": "github-renamed"}
+    assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
+    assert stored_columns(obj)["options"] == raw
+    assert options_of(obj)["client_secret"] == "gh-legacy-demo-5b0cTt"
+
+
+def test_json_mask_without_a_stored_value_is_refused(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="facebook")
+    before = stored_columns(obj)
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.Connection)
+    document = json.loads(data["options"])
+    document["twilio_token"] = MASK
+    data["options"] = json.dumps(document)
+    response = admin_client.post(url(demo.Connection, "change", obj.pk), data)
+    assert response.status_code == 200
+    assert "“twilio_token” has no stored value to keep" in response.content.decode()
+    assert stored_columns(obj) == before
+
+
+def test_json_typed_secret_is_not_echoed_and_must_be_typed_again(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="facebook")
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.Connection)
+    document = json.loads(data["options"])
+    document["app_secret"] = "typed-app-secret-Q1"
+    data.update(options=json.dumps(document), strategy="")  # strategy is required
+    response = admin_client.post(url(demo.Connection, "change", obj.pk), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "typed-app-secret-Q1" not in html
+    shown = json.loads(form_data(html, demo.Connection)["options"])
+    assert shown == {"client_id": "fb-demo-app-5550101", "app_secret": RETYPE}
+
+    # Sending the page back as it is must not store the marker, nor keep the old secret.
+    again = {**form_data(html, demo.Connection), "strategy": "facebook"}
+    response = admin_client.post(url(demo.Connection, "change", obj.pk), again)
+    assert response.status_code == 200
+    assert "Type the value of “app_secret” again" in response.content.decode()
+
+
+def test_json_invalid_text_is_not_echoed(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="facebook")
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Connection), "options": '{"app_secret": "typed-Zq8", '}
+    response = admin_client.post(url(demo.Connection, "change", obj.pk), data)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "typed-Zq8" not in html
+    assert "Enter a valid JSON document" in html
+    assert json.loads(form_data(html, demo.Connection)["options"])["app_secret"] == MASK
+    assert_no_secret(html)
+
+
+def test_json_wildcard_masks_every_string(admin_client, demo_rows):
+    obj = demo.EmailProvider.objects.get(name="mailgun")
+    before = stored_columns(obj)
+    page = admin_client.get(url(demo.EmailProvider, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.EmailProvider)
+    assert json.loads(data["credentials"]) == {
+        "api_key": MASK,
+        "domain": MASK,
+    }
+    data["default_from_address"] = "other@demo.example.com"
+    assert admin_client.post(url(demo.EmailProvider, "change", obj.pk), data).status_code == 302
+    assert stored_columns(obj) == before
+
+
+# Search and filters ------------------------------------------------------------------------------
+
+
+def result_links(html: str) -> list[str]:
+    """The text of the link in each result row of a changelist."""
+    return re.findall(
+        r'<th class="field-[^"]+"><a href="[^"]+/change/[^"]*">([^<]+)</a></th>', html
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "term", "found"),
+    [
+        (demo.Connection, "fb-demo-app-5550101", ["facebook"]),
+        (demo.Connection, "googleusercontent", ["google-oauth2"]),
+        (demo.Client, "demo-m2m-4d88c2", ["demo-m2m-4d88c2"]),
+        (demo.MigrationSource, "auth0-legacy-client", ["auth0-legacy"]),
+        (demo.AuthenticationMethod, "auth0|alice", ["auth0|alice-demo"]),
+    ],
+)
+def test_search_by_client_id_finds_the_row(admin_client, demo_rows, model, term, found):
+    response = admin_client.get(url(model), {"q": term})
+    assert result_links(response.content.decode()) == found
+
+
+def test_search_never_matches_a_secret(admin_client, demo_rows):
+    html = admin_client.get(url(demo.Connection), {"q": "fb-demo-secret"}).content.decode()
+    assert result_links(html) == []
+
+
+def test_filter_by_strategy(admin_client, demo_rows):
+    html = admin_client.get(url(demo.Connection), {"strategy": "oidc"}).content.decode()
+    assert result_links(html) == ["corporate-oidc"]
+
+
+def test_sort_by_json_key_column(admin_client, demo_rows):
+    # Column 3 is options.client_id (1: name, 2: strategy).
+    html = admin_client.get(url(demo.Connection), {"o": "-3"}).content.decode()
+    order = re.findall(r'class="field-options__client_id">([^<]+)<', html)
+    assert order == sorted(order, reverse=True)
+    assert len(order) == 5
+
+
+# Read-only views ---------------------------------------------------------------------------------
+
+
+def test_readonly_field_shows_a_badge_and_no_input(admin_client):
+    obj = Secret.objects.create(label="ro", token="tok-ro-1", notes="notes-ro-1")
+    before = stored_columns(obj)
+    page = admin_client.get(url(Secret, "change", obj.pk)).content.decode()
+    assert "notes-ro-1" not in page
+    assert 'name="notes"' not in page
+    assert re.search(r'field-notes">.*?<span class="authhero-status', page, re.S)
+    data = {**form_data(page, Secret), "label": "ro2"}
+    assert admin_client.post(url(Secret, "change", obj.pk), data).status_code == 302
+    assert stored_columns(obj) == before
+
+
+def test_view_only_user_sees_badges_and_masked_documents(client, django_user_model, demo_rows):
+    user = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_connection", "view_client", "view_emailprovider"]
+        )
+    )
+    client.force_login(user)
+    for model, lookup in [
+        (demo.Client, {"client_id": "demo-backend-7b21e0"}),
+        (demo.Connection, {"name": "corporate-oidc"}),
+        (demo.EmailProvider, {"name": "ses"}),
+    ]:
+        obj = model._default_manager.get(**lookup)
+        html = client.get(url(model, "change", obj.pk)).content.decode()
+        assert '<input type="password"' not in html
+        assert "authhero-status" in html
+        assert_no_secret(html)
+    obj = demo.Connection.objects.get(name="corporate-oidc")
+    html = client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    assert "oidc-demo-client-31" in html
+    assert "&quot;client_secret&quot;: &quot;********&quot;" in html
+
+
+# Status -----------------------------------------------------------------------------------------
+
+
+def test_secret_status():
+    key = Key.from_secret(None, bytes(range(32)))
+    assert secret_status(None) == ("empty", "empty")
+    assert secret_status("") == ("empty", "empty")
+    assert secret_status("plain") == ("legacy", "legacy plaintext")
+    assert secret_status(encrypt_with(key, "x")) == ("encrypted", "encrypted")
+    # GCM does not pad: an encrypted empty string is recognised by its length alone.
+    assert secret_status(encrypt_with(key, "")) == ("empty", "empty")
+    assert secret_status(encrypt_with(key, "x", prefix="enc:v1:k1:")) == (
+        "encrypted",
+        "encrypted, key k1",
+    )
+    assert secret_status("enc:v1:<b>:AAAA") == ("encrypted", "encrypted, malformed key id")
+
+
+def test_document_status():
+    field = demo.Connection._meta.get_field("options")
+    trie = field.path_trie
+    key = Key.from_secret(None, bytes(range(32)))
+    one, two = encrypt_with(key, "a", prefix="enc:v1:k1:"), encrypt_with(key, "b")
+    assert document_status(trie, None) == ("empty", "empty")
+    assert document_status(trie, {"client_id": "x"}) == ("empty", "empty")
+    assert document_status(trie, {"client_secret": one}) == ("encrypted", "encrypted, key k1")
+    assert document_status(trie, {"client_secret": one, "app_secret": two}) == (
+        "encrypted",
+        "encrypted, several keys",
+    )
+    assert document_status(trie, {"client_secret": one, "app_secret": "p"}) == (
+        "legacy",
+        "legacy plaintext",
+    )
+
+
+def test_json_key_column():
+    column = JSONKeyColumn("options", "configuration.client_id")
+    assert column.admin_order_field == "options__configuration__client_id"
+    assert column.short_description == "options.configuration.client_id"
+    for bad in ("", "a..b", "a."):
+        with pytest.raises(ValueError, match="dot-separated key path"):
+            JSONKeyColumn("options", bad)
+
+
+def test_json_key_column_on_a_secret_path_shows_a_badge():
+    obj = demo.Connection.objects.create(name="c", strategy="s", options={"client_secret": "zz9"})
+    obj = demo.Connection.objects.get(pk=obj.pk)
+    assert JSONKeyColumn("options", "client_secret")(obj) == (
+        '<span class="authhero-status authhero-status-encrypted">encrypted</span>'
+    )
+    assert JSONKeyColumn("options", "missing")(obj) is None

@@ -1,0 +1,123 @@
+"""The admin system checks (W201-W204), on throwaway admin sites so no warning leaks out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.sites import all_sites
+from django.core import checks
+from django.db import models
+from django.test.utils import isolate_apps
+
+from authhero_encrypt.admin import EncryptedFieldsAdminMixin, JSONKeyColumn
+from authhero_encrypt.admin_checks import check_admin_secrets
+from authhero_encrypt.fields import EncryptedCharField, JSONPathEncryptedField
+from example_project.authhero import models as demo
+
+
+@contextmanager
+def throwaway_site(model: type[models.Model], admin_class: type[admin.ModelAdmin]) -> Iterator[Any]:
+    """An AdminSite with one registration, dropped from ``all_sites`` afterwards.
+
+    Every AdminSite joins ``all_sites`` until it is garbage collected, and the checks of every
+    later ``manage.py check`` in the run would see it.
+    """
+    site = admin.AdminSite(name="checks")
+    site.register(model, admin_class)
+    try:
+        yield site
+    finally:
+        all_sites.discard(site)
+
+
+def _warnings(admin_class: type[admin.ModelAdmin], model: type[models.Model]) -> list[str]:
+    with throwaway_site(model, admin_class) as site:
+        return [message.id for message in check_admin_secrets(sites=[site])]
+
+
+def admin_class(name: str, *bases: type, **options: Any) -> type[admin.ModelAdmin]:
+    return type(name, (*bases, admin.ModelAdmin), {"__module__": __name__, **options})
+
+
+def test_registered_admins_pass_the_checks():
+    assert check_admin_secrets(sites=[admin.site]) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"search_fields": ["client_secret"]}, ["authhero_encrypt.W201"]),
+        ({"search_fields": ["^client_secret"]}, ["authhero_encrypt.W201"]),
+        ({"search_fields": ["client_id"]}, []),
+        ({"list_filter": ["client_secret"]}, ["authhero_encrypt.W202"]),
+        (
+            {"list_filter": [("client_secret", admin.EmptyFieldListFilter)]},
+            ["authhero_encrypt.W202"],
+        ),
+        ({"ordering": ["-client_secret"]}, ["authhero_encrypt.W203"]),
+        ({"ordering": [models.F("client_secret").desc()]}, ["authhero_encrypt.W203"]),
+        ({"ordering": ["client_id", "?"]}, []),
+    ],
+)
+def test_admin_checks_on_a_scalar_field(options, expected):
+    cls = admin_class("ClientCheckAdmin", EncryptedFieldsAdminMixin, **options)
+    assert _warnings(cls, demo.Client) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"search_fields": ["options__client_id"]}, []),
+        ({"search_fields": ["options__client_secret"]}, ["authhero_encrypt.W201"]),
+        ({"search_fields": ["options__configuration__client_secret"]}, ["authhero_encrypt.W201"]),
+        ({"search_fields": ["options__configuration__issuer"]}, []),
+        ({"search_fields": ["options"]}, ["authhero_encrypt.W201"]),
+        ({"list_filter": ["options__app_secret"]}, ["authhero_encrypt.W202"]),
+        ({"list_filter": ["strategy", "options__client_id"]}, []),
+        ({"ordering": ["options__twilio_token"]}, ["authhero_encrypt.W203"]),
+        (
+            {"list_display": ["name", JSONKeyColumn("options", "client_secret")]},
+            ["authhero_encrypt.W203"],
+        ),
+        ({"list_display": ["name", JSONKeyColumn("options", "client_id")]}, []),
+    ],
+)
+def test_admin_checks_on_json_paths(options, expected):
+    cls = admin_class("ConnectionCheckAdmin", EncryptedFieldsAdminMixin, **options)
+    assert _warnings(cls, demo.Connection) == expected
+
+
+def test_admin_check_follows_relations_and_wildcards():
+    with isolate_apps("tests.testapp"):
+
+        class Owner(models.Model):  # noqa: DJ008
+            secret = EncryptedCharField(max_length=10)
+            settings = JSONPathEncryptedField(encrypted_paths=["*"], default=dict)
+
+            class Meta:
+                app_label = "testapp"
+
+        class Pet(models.Model):  # noqa: DJ008
+            owner = models.ForeignKey(Owner, on_delete=models.CASCADE)
+
+            class Meta:
+                app_label = "testapp"
+
+        options = {"search_fields": ["owner__secret", "owner__settings__anything", "owner__id"]}
+        assert _warnings(admin_class("PetAdmin", **options), Pet) == ["authhero_encrypt.W201"] * 2
+
+
+def test_admin_without_the_mixin_is_reported():
+    assert _warnings(admin_class("PlainClientAdmin"), demo.Client) == ["authhero_encrypt.W204"]
+    assert _warnings(admin_class("PlainKeyAdmin"), demo.SigningKey) == []
+
+
+def test_admin_check_is_registered():
+    plain = admin_class("PlainClientAdmin")
+    with throwaway_site(demo.Client, plain):
+        messages = checks.run_checks(tags=[checks.Tags.admin])
+    assert [m.id for m in messages if m.obj is plain] == ["authhero_encrypt.W204"]
