@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 from django.core import checks
+from django.test.signals import setting_changed
 
 
 class AuthHeroEncryptConfig(AppConfig):
@@ -11,7 +12,11 @@ class AuthHeroEncryptConfig(AppConfig):
     def ready(self) -> None:
         from authhero_encrypt.admin_checks import check_admin_secrets
         from authhero_encrypt.checks import check_encryption_enabled, check_key_settings
+        from authhero_encrypt.keys import reset_keyring
 
         checks.register(check_key_settings, checks.Tags.security)
         checks.register(check_encryption_enabled, checks.Tags.security, deploy=True)
         checks.register(check_admin_secrets, checks.Tags.admin)
+
+        # override_settings sends this, so a changed key is never served from the cached ring.
+        setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning
+from django.views.decorators.debug import sensitive_variables
 
 from authhero_encrypt.conf import conf
 from authhero_encrypt.exceptions import InvalidKeyError
@@ -24,6 +25,7 @@ from authhero_encrypt.keys import (
 _KEY_HINT = "Set it to the output of: openssl rand -base64 32"
 
 
+@sensitive_variables()
 def check_key_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """E001-E004 for malformed key settings; W002 for keys that are set but unused."""
     errors: list[CheckMessage] = []

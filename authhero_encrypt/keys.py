@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.views.decorators.debug import sensitive_variables
 
+from authhero_encrypt.conf import KEY_SETTINGS, conf
 from authhero_encrypt.exceptions import InvalidKeyError
 
 __all__ = [
@@ -42,6 +44,8 @@ _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 _FINGERPRINT_LABEL = b"authhero_encrypt key fingerprint v1"
 
 
+# Error reports list every frame's locals; these hold key text.
+@sensitive_variables()
 def load_encryption_key(text: object, *, setting: str = "ENCRYPTION_KEY") -> bytes:
     """Decode the base64 text of a 32-byte key.
 
@@ -86,6 +90,7 @@ def parse_key_id(value: object, *, setting: str = "ENCRYPTION_KEY_ID") -> str | 
     return value
 
 
+@sensitive_variables()
 def parse_fallback(entry: object, index: int) -> tuple[str | None, bytes]:
     """Parse one ``ENCRYPTION_KEY_FALLBACKS`` item: ``"BASE64KEY"`` or ``"KEYID:BASE64KEY"``."""
     setting = f"ENCRYPTION_KEY_FALLBACKS[{index}]"
@@ -176,6 +181,7 @@ class KeyRing:
         return self.active is not None
 
 
+@sensitive_variables()
 def build_keyring(key: Any = None, key_id: Any = None, fallbacks: Any = None) -> KeyRing:
     """Build a key ring from raw setting values, raising ``InvalidKeyError`` on the first problem.
 
@@ -200,8 +206,6 @@ def get_keyring() -> KeyRing:
     global _keyring
     ring = _keyring
     if ring is None:
-        from authhero_encrypt.conf import conf
-
         ring = build_keyring(
             conf.ENCRYPTION_KEY, conf.ENCRYPTION_KEY_ID, conf.ENCRYPTION_KEY_FALLBACKS
         )
@@ -209,18 +213,8 @@ def get_keyring() -> KeyRing:
     return ring
 
 
-def reset_keyring(**kwargs: Any) -> None:
-    """Forget the cached key ring; connected to ``setting_changed`` for the key settings."""
+def reset_keyring(*, setting: str | None = None, **kwargs: Any) -> None:
+    """Forget the cached key ring; connected to ``setting_changed`` in ``AppConfig.ready``."""
     global _keyring
-    setting = kwargs.get("setting")
-    if setting is None or setting.startswith("ENCRYPTION_KEY"):
+    if setting is None or setting in KEY_SETTINGS:
         _keyring = None
-
-
-def _connect() -> None:
-    from django.test.signals import setting_changed
-
-    setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")
-
-
-_connect()

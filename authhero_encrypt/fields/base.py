@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.core import checks
 from django.core.exceptions import FieldError
 from django.db import DatabaseError, transaction
+from django.db.models.lookups import Exact
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
@@ -44,6 +45,19 @@ def rewrap(exc: EncryptionError, context: str) -> EncryptionError:
     return type(exc)(message)
 
 
+def without_frames(exc: EncryptionError) -> EncryptionError:
+    """``exc`` with the tracebacks of it and its causes dropped; the messages and chain stay.
+
+    For errors whose frames hold decrypted values: error reports (Django's technical 500 page,
+    ``AdminEmailHandler``) print the locals of every frame of every exception in the chain.
+    """
+    current: BaseException | None = exc
+    while current is not None:
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+    return exc
+
+
 def primary_keys_holding(
     model: type[Model], column: str, pattern: str, connection: BaseDatabaseWrapper
 ) -> list[Any]:
@@ -73,6 +87,19 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+class NullOnlyExact(Exact):
+    """``field=None``, which Django rewrites to ``isnull``; any other right-hand side is refused.
+
+    Django asks for ``exact`` before it sees that the value is ``None``, so refusing ``exact``
+    outright would also refuse ``filter(secret=None)`` and ``exclude(secret=None)``.
+    """
+
+    def get_prep_lookup(self) -> Any:
+        if self.rhs is not None:
+            raise self.lhs.output_field.refused(self.lookup_name)
+        return super().get_prep_lookup()
+
+
 class EncryptedFieldMixin:
     """Shared behaviour of the encrypted model fields.
 
@@ -94,6 +121,8 @@ class EncryptedFieldMixin:
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)  # type: ignore[misc]
+        if lookup_name == "exact":
+            return NullOnlyExact
         raise self.refused(lookup_name)
 
     def refused(self, lookup_name: str) -> FieldError:

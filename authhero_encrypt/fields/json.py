@@ -9,11 +9,11 @@ from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models import Transform
 from django.db.models.expressions import Value
-from django.db.models.fields.json import ContainedBy, DataContains, KeyTransform
+from django.db.models.fields.json import ContainedBy, DataContains, JSONExact, KeyTransform
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
-from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, store
+from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, store, without_frames
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
 from authhero_encrypt.keys import get_keyring
 
@@ -128,6 +128,15 @@ class _RefuseSecretsMixin:
         return super().get_prep_lookup()  # type: ignore[misc]
 
 
+class _NullOnlyJSONExact(JSONExact):
+    """``options=None``: the JSON ``null`` document, which holds no secret; nothing else."""
+
+    def get_prep_lookup(self) -> Any:
+        if self.rhs is not None:
+            raise self.lhs.output_field.document_error((), self.lookup_name)
+        return super().get_prep_lookup()
+
+
 class _GuardedDataContains(_RefuseSecretsMixin, DataContains):
     pass
 
@@ -189,6 +198,8 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
         found = models.JSONField.get_lookup(self, lookup_name)
         if found is None or lookup_name in _DOCUMENT_LOOKUPS:
             return found  # None: Django then reads the name as a key (get_transform)
+        if lookup_name == "exact":
+            return _NullOnlyJSONExact
         if lookup_name == "contains":
             return _GuardedDataContains
         if lookup_name == "contained_by":
@@ -258,14 +269,22 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
                 where = f" path '{path_text(path)}'"
                 raise self.read_error(exc, stored, connection, where) from exc
 
-        if not keys:
-            return parent.transform(document, decrypt, copy=False)
-        last = keys[-1]
-        if isinstance(document, str):
-            # Only reachable through expressions that bypass get_transform (KeyTransform built
-            # by hand): never hand back ciphertext as if it were the value.
-            return decrypt(keys, document) if parent.is_secret(last) else document
-        child = parent.child(last)
-        if child is None:
-            return document
-        return child.transform(document, decrypt, copy=False, _at=keys)
+        try:
+            if not keys:
+                return parent.transform(document, decrypt, copy=False)
+            last = keys[-1]
+            if isinstance(document, str):
+                # Only reachable through expressions that bypass get_transform (KeyTransform
+                # built by hand): never hand back ciphertext as if it were the value.
+                return decrypt(keys, document) if parent.is_secret(last) else document
+            child = parent.child(last)
+            if child is None:
+                return document
+            return child.transform(document, decrypt, copy=False, _at=keys)
+        except DecryptionError as exc:
+            failure = exc
+        # The document is decrypted in place, so when a later path fails the frames of this
+        # walk hold the plaintext of earlier ones, and error reports print every frame's
+        # locals: drop the document and the frames before the error leaves.
+        del document
+        raise without_frames(failure)
