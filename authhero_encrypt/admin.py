@@ -10,11 +10,15 @@ the model is handled:
   to keep the current value", and a checkbox to clear it; an untouched secret is left out of the
   ``UPDATE``, so its stored bytes do not change;
 * a ``JSONPathEncryptedField`` is edited as its JSON document with every encrypted path replaced
-  by :data:`MASK`; a mask sent back unchanged keeps the stored secret, a new value replaces it.
+  by :data:`MASK`; a mask sent back unchanged keeps the current secret, a new value replaces it;
+* a form field the admin's ``form`` declares for an encrypted field is swapped for the write-only
+  (or masked) one, since a plain input would render the plaintext;
+* ``list_filter`` items that reach encrypted data are left out (a filter lists the values it
+  finds), and ``list_display`` lookups such as ``client__client_secret`` show a status badge.
 
 :class:`JSONKeyColumn` lists a plaintext key of a JSON document (``options.client_id``) as a
-sortable column. ``authhero_encrypt.admin_checks`` warns about ``search_fields``, ``list_filter``
-and ``ordering`` that point at encrypted data.
+sortable column. ``authhero_encrypt.admin_checks`` reports ``search_fields``, ``list_filter``,
+``ordering`` and ``list_display`` lookups that reach encrypted data.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import copy
 import enum
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,16 +35,26 @@ from django.contrib.admin import widgets as admin_widgets
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import ExpressionWrapper, F
+from django.db.models.constants import LOOKUP_SEP
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
+from authhero_encrypt.admin_checks import (
+    display_lookups,
+    display_secret,
+    filter_lookup,
+    json_path_secret,
+    model_secret_fields,
+    secret_target,
+)
 from authhero_encrypt.crypto import IV_BYTES, PREFIX, TAG_BYTES, is_encrypted, stored_key_id
+from authhero_encrypt.exceptions import InvalidKeyError
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.inventory import load_json
 from authhero_encrypt.json_paths import Path, PathTrie, path_text
-from authhero_encrypt.keys import KEY_ID_MAX_LENGTH
+from authhero_encrypt.keys import parse_key_id
 
 if TYPE_CHECKING:
     from django.contrib.admin.views.main import ChangeList
@@ -76,8 +89,6 @@ RETYPE = "<type it again: not shown after an error>"
 # GCM does not pad, so a payload of exactly IV + tag bytes (38 base64url characters unpadded)
 # holds the empty string; that is shown as "empty" rather than "encrypted".
 _EMPTY_PAYLOAD_CHARS = -(-(IV_BYTES + TAG_BYTES) * 4 // 3)
-# The key ids the codec writes; anything else after the prefix is not echoed into a page.
-_KEY_ID_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{KEY_ID_MAX_LENGTH}}}")
 _STORED_ALIAS = "_authhero_stored_{}"
 
 
@@ -100,7 +111,11 @@ def secret_status(stored: str | None) -> tuple[str, str]:
     key_id = stored_key_id(stored)
     if key_id is None:
         return "encrypted", "encrypted"
-    if not _KEY_ID_RE.fullmatch(key_id):
+    try:
+        # Only a key id the codec could have written is echoed into a page: whatever else
+        # follows the prefix may be a secret.
+        parse_key_id(key_id)
+    except InvalidKeyError:
         return "encrypted", "encrypted, malformed key id"
     return "encrypted", f"encrypted, key {key_id}"
 
@@ -112,7 +127,10 @@ def leaf_statuses(trie: PathTrie, document: Any) -> list[tuple[Path, str, str]]:
 
 def document_status(trie: PathTrie, document: Any) -> tuple[str, str]:
     """One ``(state, label)`` for a stored document: legacy plaintext anywhere wins."""
-    leaves = leaf_statuses(trie, document)
+    return _summary(leaf_statuses(trie, document))
+
+
+def _summary(leaves: Sequence[tuple[Path, str, str]]) -> tuple[str, str]:
     if any(state == "legacy" for _, state, _ in leaves):
         return "legacy", "legacy plaintext"
     labels = {label for _, state, label in leaves if state == "encrypted"}
@@ -142,15 +160,24 @@ def _details(leaves: Iterable[tuple[Path, str, str]]) -> str:
 # Stored values -----------------------------------------------------------------------------------
 
 
-def _stored_expression(field: models.Field[Any, Any]) -> ExpressionWrapper[Any]:
+def _stored_expression(lookup: str) -> ExpressionWrapper[Any]:
     # The column as text, without the field's converter: the stored form, not the plaintext.
-    return ExpressionWrapper(F(field.name), output_field=models.TextField())
+    return ExpressionWrapper(F(lookup), output_field=models.TextField())
+
+
+def _stored_alias(lookup: str) -> str:
+    # Field names cannot hold "__", so a related lookup's alias cannot be taken for a field's.
+    return _STORED_ALIAS.format(lookup.replace(LOOKUP_SEP, "_0_"))
 
 
 def with_stored_values(queryset: models.QuerySet[Any], fields: Iterable[Any]) -> Any:
     """``queryset`` with the stored text of ``fields`` read beside each row, in the same query."""
+    return _with_stored_lookups(queryset, [field.name for field in fields])
+
+
+def _with_stored_lookups(queryset: models.QuerySet[Any], lookups: Iterable[str]) -> Any:
     return queryset.annotate(
-        **{_STORED_ALIAS.format(field.name): _stored_expression(field) for field in fields}
+        **{_stored_alias(lookup): _stored_expression(lookup) for lookup in lookups}
     )
 
 
@@ -159,7 +186,7 @@ def stored_value(obj: models.Model, field: models.Field[Any, Any]) -> Any:
 
     Rows from the mixin's querysets carry it already; any other instance costs one query.
     """
-    alias = _STORED_ALIAS.format(field.name)
+    alias = _stored_alias(field.name)
     if alias not in obj.__dict__:
         if obj._state.adding or obj.pk is None:
             return None
@@ -174,9 +201,24 @@ def stored_value(obj: models.Model, field: models.Field[Any, Any]) -> Any:
     return raw
 
 
-def _secret_fields(model: type[models.Model]) -> list[Any]:
-    fields: list[Any] = list(model._meta.concrete_fields)
-    return [field for field in fields if isinstance(field, EncryptedFieldMixin)]
+def _related_stored_value(obj: models.Model, lookup: str, field: Any) -> Any:
+    """The stored text of ``field`` on the row ``lookup`` (``client__client_secret``) leads to.
+
+    The changelist reads it in its query; elsewhere the relations are followed and the row at
+    the end costs one query.
+    """
+    alias = _stored_alias(lookup)
+    if alias in obj.__dict__:
+        raw = obj.__dict__[alias]
+        if isinstance(field, JSONPathEncryptedField) and raw is not None:
+            return load_json(raw)
+        return raw
+    target: Any = obj
+    for name in lookup.split(LOOKUP_SEP)[:-1]:
+        target = getattr(target, name, None)
+        if target is None:
+            return None
+    return stored_value(target, field)
 
 
 # Form fields -------------------------------------------------------------------------------------
@@ -290,8 +332,12 @@ class WriteOnlySecretField(forms.MultiValueField):
 class MaskedJSONField(forms.JSONField):
     """A JSON document in which every encrypted-path string is shown as :data:`MASK`.
 
-    ``stored_document`` (set by the form for an existing row) is the document as stored; a mask
-    that comes back is replaced by the stored leaf, so the secret is kept byte for byte.
+    ``current_document`` (set by the form for an existing row) is the document as the instance
+    was loaded, decrypted; a mask that comes back is replaced by the current plaintext leaf, so
+    the instance never holds ciphertext (``save_model`` and ``post_save`` receivers see what the
+    application always sees). A document that comes back unchanged is not written at all, so it
+    stays byte for byte as stored; a changed one is written whole, which encrypts its kept
+    leaves afresh (and legacy plaintext leaves for the first time).
     """
 
     default_error_messages = {
@@ -304,8 +350,8 @@ class MaskedJSONField(forms.JSONField):
     def __init__(self, *, path_trie: PathTrie, **kwargs: Any) -> None:
         kwargs["show_hidden_initial"] = False
         self.path_trie = path_trie
-        self.stored_document: Any = None
-        self.has_stored = False
+        self.current_document: Any = None
+        self.has_current = False
         super().__init__(**kwargs)
 
     def mask(self, document: Any) -> Any:
@@ -344,7 +390,7 @@ class MaskedJSONField(forms.JSONField):
                     )
                 )
             elif leaf == MASK:
-                kept = _leaf_at(self.stored_document, path) if self.has_stored else None
+                kept = _leaf_at(self.current_document, path) if self.has_current else None
                 if isinstance(kept, str):
                     return kept
                 errors.append(
@@ -385,6 +431,11 @@ class EncryptedFieldsFormMixin(_FormBase):
     After validation ``kept_secrets`` names the encrypted fields the form leaves as stored: they
     are not in ``cleaned_data``, so the instance keeps the value it was loaded with, and the
     admin leaves them out of the ``UPDATE``.
+
+    A form field declared on the form class for an encrypted model field (``client_secret =
+    forms.CharField()``) takes precedence over ``formfield_for_dbfield`` in Django, and would
+    render the plaintext; it is replaced by the write-only (or masked) field, keeping its label
+    and help text.
     """
 
     kept_secrets: set[str]
@@ -395,12 +446,22 @@ class EncryptedFieldsFormMixin(_FormBase):
         self.kept_secrets = set()
         instance = self.instance
         adding = instance._state.adding
+        secret_fields = model_secret_fields(type(instance))
+        for model_field in secret_fields:
+            declared = self.fields.get(model_field.name)
+            if declared is not None and not isinstance(
+                declared, (WriteOnlySecretField, MaskedJSONField)
+            ):
+                kept = {"label": declared.label, "help_text": declared.help_text}
+                self.fields[model_field.name] = secret_formfield(
+                    model_field, **{key: value for key, value in kept.items() if value}
+                )
         # What the instance was loaded with, so a save can tell untouched secrets that are not
         # in the form (read-only, excluded) from ones code has changed since.
         self.loaded_secrets = {}
         if not adding:
             deferred = instance.get_deferred_fields()
-            for model_field in _secret_fields(type(instance)):
+            for model_field in secret_fields:
                 if model_field.attname not in deferred:
                     value = model_field.value_from_object(instance)
                     self.loaded_secrets[model_field.name] = copy.deepcopy(value)
@@ -425,9 +486,10 @@ class EncryptedFieldsFormMixin(_FormBase):
                 intro = f"Encrypted values show as {MASK}: leave one as it is to keep it, or "
                 intro += "type a new value to replace it."
                 if not adding:
-                    field.has_stored = True
-                    field.stored_document = stored_value(instance, model_field)
-                    leaves = leaf_statuses(field.path_trie, field.stored_document)
+                    field.has_current = True
+                    field.current_document = copy.deepcopy(model_field.value_from_object(instance))
+                    stored = stored_value(instance, model_field)
+                    leaves = leaf_statuses(field.path_trie, stored)
                     if leaves:
                         intro = f"Currently: {_details(leaves)}. {intro}"
                 field.help_text = _join(intro, field.help_text)
@@ -447,12 +509,30 @@ class EncryptedFieldsFormMixin(_FormBase):
                     cleaned[name] = field.empty_value
             elif (
                 isinstance(field, MaskedJSONField)
-                and field.has_stored
-                and _same_json(value, field.stored_document)
+                and field.has_current
+                and _same_json(value, field.current_document)
             ):
                 del cleaned[name]
                 self.kept_secrets.add(name)
         return cleaned
+
+
+def secret_formfield(db_field: Any, **kwargs: Any) -> WriteOnlySecretField | MaskedJSONField:
+    """The form field that edits the encrypted ``db_field`` without rendering its value."""
+    if isinstance(db_field, JSONPathEncryptedField):
+        # Any widget is fine (it renders the masked document); another form class is not.
+        kwargs["form_class"] = MaskedJSONField
+        kwargs.setdefault("widget", admin_widgets.AdminTextareaWidget)
+        return cast(MaskedJSONField, db_field.formfield(path_trie=db_field.path_trie, **kwargs))
+    # Neither a custom widget nor form class: either could render the value.
+    return WriteOnlySecretField(
+        max_length=db_field.max_length,
+        empty_value=None if db_field.null else "",
+        required=not db_field.blank,
+        label=kwargs.get("label") or capfirst(db_field.verbose_name),
+        help_text=kwargs.get("help_text") or db_field.help_text,
+        error_messages=kwargs.get("error_messages"),
+    )
 
 
 def untouched_secrets(obj: models.Model, form: Any) -> set[str]:
@@ -485,23 +565,29 @@ def _with_secret_handling(form_class: type[Any]) -> type[Any]:
 class _SecretColumn:
     """Stands in for an encrypted field in ``list_display`` and read-only views: a status badge.
 
-    Callables are what the admin accepts besides field names; this one is named after the field
-    (so CSS classes and help texts still match) and is not sortable.
+    Callables are what the admin accepts besides field names; this one is named after the field,
+    or after the ``list_display`` lookup it replaces (``client__client_secret``), so CSS classes
+    and help texts still match, and it is not sortable.
     """
 
-    def __init__(self, field: Any, *, detail: bool) -> None:
+    def __init__(self, field: Any, *, detail: bool, lookup: str | None = None) -> None:
         self.field = field
         self.detail = detail
-        self.__name__ = field.name
+        # The relations from the listed model to the field, then its name; None for its own.
+        self.lookup = lookup
+        self.__name__ = field.name if lookup is None else lookup
         self.short_description = capfirst(field.verbose_name)
 
     def __call__(self, obj: models.Model) -> SafeString:
-        stored = stored_value(obj, self.field)
+        if self.lookup is None:
+            stored = stored_value(obj, self.field)
+        else:
+            stored = _related_stored_value(obj, self.lookup, self.field)
         if not isinstance(self.field, JSONPathEncryptedField):
             return badge(*secret_status(stored))
         trie = self.field.path_trie
         leaves = leaf_statuses(trie, stored)
-        summary = badge(*document_status(trie, stored), title=_details(leaves))
+        summary = badge(*_summary(leaves), title=_details(leaves))
         if not self.detail:
             return summary
         masked = trie.transform(stored, lambda _path, _value: MASK)
@@ -523,8 +609,10 @@ class JSONKeyColumn:
     """A ``list_display`` column for one key of a ``JSONPathEncryptedField`` document.
 
     ``JSONKeyColumn("options", "client_id")`` shows ``options.client_id`` and sorts on it in the
-    database. It reads the stored document, in which plaintext keys are plain; if the path is an
-    encrypted one it shows the status badge instead, so a column can never leak a secret.
+    database. It reads the stored document, in which plaintext keys are plain; an encrypted path
+    shows its status badge instead, and an object that holds encrypted paths
+    (``JSONKeyColumn("options", "configuration")``) shows them as :data:`MASK`, so a column can
+    never leak a secret, neither its plaintext nor its ciphertext.
     """
 
     def __init__(self, field_name: str, path: str, *, description: str | None = None) -> None:
@@ -540,23 +628,17 @@ class JSONKeyColumn:
         self.admin_order_field = self.__name__
         self.short_description = description or f"{field_name}.{path}"
 
-    def is_secret(self, field: JSONPathEncryptedField) -> bool:
-        node: PathTrie | None = field.path_trie
-        for key in self.path:
-            if node is None:
-                return False
-            if node.is_secret(key):
-                return True
-            node = node.child(key)
-        return False
-
     def __call__(self, obj: models.Model) -> Any:
         field = obj._meta.get_field(self.field_name)
         if not isinstance(field, JSONPathEncryptedField):
             raise TypeError(f"JSONKeyColumn: {field} is not a JSONPathEncryptedField.")
         value = _leaf_at(stored_value(obj, field), self.path)
-        if self.is_secret(field) and isinstance(value, str):
-            return badge(*secret_status(value))
+        if json_path_secret(field.path_trie, self.path) is not None:
+            if isinstance(value, str):
+                return badge(*secret_status(value))
+            node = field.path_trie.node_at(self.path)
+            if node is not None:
+                value = node.transform(value, lambda _path, _leaf: MASK)
         if value is None or isinstance(value, str):
             return value
         return json.dumps(value, ensure_ascii=False)
@@ -572,6 +654,10 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     view-only page) become status badges; editable ones become write-only inputs. The changelist
     reads the stored text of each encrypted field in its one query and does not load (decrypt)
     the fields themselves, so the list stays fast and works even for rows no configured key opens.
+    ``list_display`` lookups through relations that end at an encrypted field
+    (``client__client_secret``) become badges read the same way, and ``list_filter`` items that
+    reach encrypted data are left out: a filter lists the values it finds in the sidebar
+    (``authhero_encrypt.E202`` reports them).
 
     Not covered: inline admins, and "Save as new" (``save_as``), which starts the copy's secrets
     empty since the form never holds them.
@@ -579,7 +665,7 @@ class EncryptedFieldsAdminMixin(_AdminBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        fields = _secret_fields(self.model)
+        fields = model_secret_fields(self.model)
         self._secret_by_name: dict[str, Any] = {field.name: field for field in fields}
         self._list_columns = {f.name: _SecretColumn(f, detail=False) for f in fields}
         self._detail_columns = {f.name: _SecretColumn(f, detail=True) for f in fields}
@@ -600,24 +686,47 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         base = super().get_changelist(request, **kwargs)
         secrets = tuple(self._secret_by_name)
-        if not secrets:
-            return base
 
         def get_queryset(
             changelist: Any, request: HttpRequest, exclude_parameters: Any = None
         ) -> Any:
             queryset = base.get_queryset(changelist, request, exclude_parameters)
-            return queryset.defer(*secrets)
+            related = [
+                column.lookup
+                for column in changelist.list_display
+                if isinstance(column, _SecretColumn) and column.lookup is not None
+            ]
+            if related:
+                queryset = _with_stored_lookups(queryset, related)
+            return queryset.defer(*secrets) if secrets else queryset
 
         return type(base.__name__, (base,), {"get_queryset": get_queryset})
 
     def get_list_display(self, request: HttpRequest) -> Any:
         return [
-            self._column(item, self._list_columns) for item in super().get_list_display(request)
+            self._related_column(item) or self._column(item, self._list_columns)
+            for item in super().get_list_display(request)
         ]
 
     def _column(self, item: Any, columns: dict[str, _SecretColumn]) -> Any:
         return columns.get(item, item) if isinstance(item, str) else item
+
+    def _related_column(self, item: Any) -> _SecretColumn | None:
+        # Django (>= 5.1) follows client__client_secret attribute by attribute to the plaintext.
+        if not any(display_lookups(self, [item])):
+            return None
+        shown = display_secret(self.model, item)
+        if shown is None:
+            return None
+        return _SecretColumn(shown, detail=False, lookup=item)
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        # A filter lists the distinct values it finds in the sidebar: decrypted secrets here.
+        return [
+            spec
+            for spec in super().get_list_filter(request)
+            if (lookup := filter_lookup(spec)) is None or secret_target(self.model, lookup) is None
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_readonly_fields(request, obj)
@@ -650,22 +759,8 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     # Editing -----------------------------------------------------------------------------------
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        if isinstance(db_field, JSONPathEncryptedField):
-            # Any widget is fine (it renders the masked document); another form class is not.
-            kwargs["form_class"] = MaskedJSONField
-            kwargs.setdefault("widget", admin_widgets.AdminTextareaWidget)
-            return db_field.formfield(path_trie=db_field.path_trie, **kwargs)
         if isinstance(db_field, EncryptedFieldMixin):
-            # Neither a custom widget nor form class: either could render the value.
-            field: Any = db_field
-            return WriteOnlySecretField(
-                max_length=field.max_length,
-                empty_value=None if field.null else "",
-                required=not field.blank,
-                label=kwargs.get("label") or capfirst(field.verbose_name),
-                help_text=kwargs.get("help_text") or field.help_text,
-                error_messages=kwargs.get("error_messages"),
-            )
+            return secret_formfield(db_field, **kwargs)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_form(

@@ -1,25 +1,34 @@
-"""System checks for admins of models with encrypted fields.
+"""System checks for admins of models with encrypted fields, and the lookup analysis they share
+with :mod:`authhero_encrypt.admin`.
 
-The database only holds ciphertext at an encrypted field or JSON path, so searching, filtering or
-ordering on it cannot work: a search or an ordering fails or sorts by random bytes, and a list
-filter would list the *decrypted* values in the sidebar. These are warnings rather than errors
-because the page still loads until someone uses the option.
+The database only holds ciphertext at an encrypted field or JSON path, so searching or ordering
+on it cannot work: a search fails or matches nothing, an ordering sorts by random bytes. Those are
+warnings, since the page still loads until someone uses the option. A list filter or a list
+column that reaches encrypted data is worse: it would put the *decrypted* values into the page.
+``EncryptedFieldsAdminMixin`` leaves such filters out and shows such columns as status badges, so
+these are errors: without the mixin the page leaks, and with it the option does not do what it
+says.
 
 * ``authhero_encrypt.W201``: ``search_fields`` names encrypted data;
-* ``authhero_encrypt.W202``: ``list_filter`` names encrypted data;
+* ``authhero_encrypt.E202``: ``list_filter`` names encrypted data;
 * ``authhero_encrypt.W203``: ``ordering`` (or a ``list_display`` column's ``admin_order_field``)
   names encrypted data;
 * ``authhero_encrypt.W204``: the model has encrypted fields but its admin does not use
-  ``EncryptedFieldsAdminMixin``, so its pages show the plaintext.
+  ``EncryptedFieldsAdminMixin``, so its pages show the plaintext;
+* ``authhero_encrypt.E205``: ``list_display`` has a lookup such as ``client__client_secret``
+  that reaches encrypted data, and the admin does not use ``EncryptedFieldsAdminMixin``.
+
+A JSON path reaches encrypted data when it is an encrypted path (or below one) and also when
+encrypted paths run below it: ``options__configuration`` holds ``configuration.client_secret``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
-from django.core.checks import CheckMessage, Warning
+from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import F
 from django.db.models.constants import LOOKUP_SEP
@@ -27,25 +36,42 @@ from django.db.models.expressions import OrderBy
 
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.json import JSONPathEncryptedField
+from authhero_encrypt.inventory import encrypted_fields
+from authhero_encrypt.json_paths import PathTrie, path_text
 
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite, ModelAdmin
     from django.db.models import Model
 
-__all__ = ["check_admin_secrets"]
+__all__ = [
+    "check_admin_secrets",
+    "display_lookups",
+    "display_secret",
+    "filter_lookup",
+    "json_path_secret",
+    "model_secret_fields",
+    "reached_field",
+    "secret_target",
+]
 
-_OPTIONS = {
+# option: (check class, id, why it is a problem, how to fix it)
+_OPTIONS: dict[str, tuple[type[Error] | type[Warning], str, str, str]] = {
     "search_fields": (
+        Warning,
         "W201",
         "the database only holds its ciphertext, so the search fails",
         "Search a plaintext field or JSON key instead (for example options__client_id).",
     ),
     "list_filter": (
-        "W202",
-        "the filter would list the decrypted values in the sidebar, or fail",
-        "Filter on a plaintext field or JSON key instead.",
+        Error,
+        "E202",
+        "a filter lists the values it finds in the sidebar, here decrypted secrets; "
+        "EncryptedFieldsAdminMixin leaves the filter out of the page",
+        "Remove it from list_filter and filter on a plaintext field or JSON key instead "
+        "(for example strategy or options__client_id).",
     ),
     "ordering": (
+        Warning,
         "W203",
         "the database only holds its ciphertext, so rows would be sorted by random bytes",
         "Order by a plaintext field or JSON key instead.",
@@ -56,7 +82,7 @@ _OPTIONS = {
 def check_admin_secrets(
     app_configs: Any = None, *, sites: Iterable[AdminSite] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """W201-W204 for every admin registered on ``sites`` (every ``AdminSite`` by default)."""
+    """W201-E205 for every admin registered on ``sites`` (every ``AdminSite`` by default)."""
     if not apps.is_installed("django.contrib.admin"):
         return []
     if sites is None:
@@ -76,13 +102,14 @@ def _check_model_admin(model: type[Model], model_admin: ModelAdmin[Any]) -> list
 
     errors: list[CheckMessage] = []
     admin_class = type(model_admin)
+    with_mixin = isinstance(model_admin, EncryptedFieldsAdminMixin)
     for option, lookups in _lookups(model_admin):
-        code, why, hint = _OPTIONS[option]
+        check, code, why, hint = _OPTIONS[option]
         for lookup in lookups:
             target = secret_target(model, lookup)
             if target is not None:
                 errors.append(
-                    Warning(
+                    check(
                         f"{option} of {admin_class.__qualname__} has {lookup!r}, which reaches "
                         f"{target}: {why}.",
                         hint=hint,
@@ -90,10 +117,8 @@ def _check_model_admin(model: type[Model], model_admin: ModelAdmin[Any]) -> list
                         id=f"authhero_encrypt.{code}",
                     )
                 )
-    # Every concrete field, inherited ones and a proxy's included: they are all on the page.
-    concrete: list[Any] = list(model._meta.concrete_fields)
-    fields = [f for f in concrete if isinstance(f, EncryptedFieldMixin)]
-    if fields and not isinstance(model_admin, EncryptedFieldsAdminMixin):
+    fields = model_secret_fields(model)
+    if fields and not with_mixin:
         names = ", ".join(field.name for field in fields)
         errors.append(
             Warning(
@@ -104,18 +129,80 @@ def _check_model_admin(model: type[Model], model_admin: ModelAdmin[Any]) -> list
                 id="authhero_encrypt.W204",
             )
         )
+    if not with_mixin:
+        for lookup in display_lookups(model_admin, model_admin.list_display):
+            shown = display_secret(model, lookup)
+            if shown is not None:
+                errors.append(
+                    Error(
+                        f"list_display of {admin_class.__qualname__} has {lookup!r}, which "
+                        f"ends at the encrypted field {shown.label()}: the column would show "
+                        "the decrypted value.",
+                        hint="Add authhero_encrypt.admin.EncryptedFieldsAdminMixin before "
+                        "ModelAdmin (it shows a status badge instead), or list a plaintext "
+                        "field.",
+                        obj=admin_class,
+                        id="authhero_encrypt.E205",
+                    )
+                )
     return errors
+
+
+def model_secret_fields(model: type[Model]) -> list[Any]:
+    """Every concrete encrypted field on the pages of ``model``.
+
+    :func:`~authhero_encrypt.inventory.encrypted_fields` lists a model's own fields, which is
+    what a table scan needs; a page also shows the fields a proxy takes from its concrete model
+    and those a child inherits from its parents (multi-table inheritance).
+    """
+    concrete = model._meta.concrete_model or model
+    owners = (concrete, *concrete._meta.get_parent_list())
+    return [field for owner in owners for field in encrypted_fields(owner)]
+
+
+def filter_lookup(spec: Any) -> str | None:
+    """The lookup a ``list_filter`` item filters on; ``None`` for a ``SimpleListFilter`` class.
+
+    An item is a field name, or ``(field name, FieldListFilter)``; a ``SimpleListFilter``
+    decides on its own what it shows.
+    """
+    name = spec[0] if isinstance(spec, (list, tuple)) else spec
+    return name if isinstance(name, str) else None
+
+
+def display_lookups(model_admin: Any, items: Iterable[Any]) -> Iterator[str]:
+    """The ``list_display`` items the admin resolves by following a lookup (Django >= 5.1).
+
+    A name with ``__`` is a lookup unless the admin has a method of that name.
+    """
+    for item in items or ():
+        if isinstance(item, str) and LOOKUP_SEP in item and not hasattr(model_admin, item):
+            yield item
+
+
+def display_secret(model: type[Model], lookup: str) -> Any:
+    """The encrypted field a ``list_display`` lookup of ``model`` would show, or ``None``.
+
+    Django follows ``client__client_secret`` attribute by attribute, so it shows the decrypted
+    value when the lookup ends at an encrypted field after relations to one row each. Through a
+    to-many relation it reaches a manager, and a JSON key is not an attribute of the document:
+    neither shows a value.
+    """
+    reached = reached_field(model, lookup)
+    if reached is None:
+        return None
+    field, relations, rest = reached
+    if rest or not relations:
+        return None
+    if not all(relation.many_to_one or relation.one_to_one for relation in relations):
+        return None
+    return field
 
 
 def _lookups(model_admin: ModelAdmin[Any]) -> Iterator[tuple[str, list[str]]]:
     yield "search_fields", [name.lstrip("^=@") for name in _strings(model_admin.search_fields)]
-    filters = []
-    for spec in model_admin.list_filter or ():
-        # A field name, or (field name, FieldListFilter); SimpleListFilter classes decide alone.
-        name = spec[0] if isinstance(spec, (list, tuple)) else spec
-        if isinstance(name, str):
-            filters.append(name)
-    yield "list_filter", filters
+    filters = [filter_lookup(spec) for spec in model_admin.list_filter or ()]
+    yield "list_filter", [name for name in filters if name]
     ordering = [_order_name(item) for item in model_admin.ordering or ()]
     for display in model_admin.list_display or ():
         column = getattr(model_admin, display, None) if isinstance(display, str) else display
@@ -137,39 +224,60 @@ def _order_name(item: Any) -> str | None:
     return None
 
 
-def secret_target(model: type[Model], lookup: str) -> str | None:
-    """What encrypted data ``lookup`` reaches from ``model`` (as text), or ``None``.
+def reached_field(model: type[Model], lookup: str) -> tuple[Any, list[Any], list[str]] | None:
+    """The encrypted field ``lookup`` runs into from ``model``, or ``None``.
 
-    Follows relations, then JSON keys through the field's encrypted paths; a name that is not a
-    field is taken for a lookup or transform and ends the walk (Django's own admin checks report
-    unknown names).
+    Returns ``(field, relations, rest)``: the relation fields followed to reach it, and what
+    follows its name (JSON keys, lookups). A name that is not a field is taken for a lookup or
+    transform and ends the walk (Django's own admin checks report unknown names).
     """
     opts = model._meta
     parts = lookup.split(LOOKUP_SEP)
+    relations: list[Any] = []
     for index, part in enumerate(parts):
         try:
             field: Any = opts.pk if part == "pk" else opts.get_field(part)
         except FieldDoesNotExist:
             return None
-        if isinstance(field, JSONPathEncryptedField):
-            return _json_target(field, parts[index + 1 :])
         if isinstance(field, EncryptedFieldMixin):
-            return f"the encrypted field {field.label()}"
+            return field, relations, parts[index + 1 :]
         related = getattr(field, "related_model", None)
         if related is None or not field.is_relation:
             return None
+        relations.append(field)
         opts = related._meta
     return None
 
 
-def _json_target(field: JSONPathEncryptedField, keys: list[str]) -> str | None:
-    if not keys:
-        return f"the whole document of {field.label()}, which holds encrypted paths"
-    node: Any = field.path_trie
+def secret_target(model: type[Model], lookup: str) -> str | None:
+    """What encrypted data ``lookup`` reaches from ``model`` (as text), or ``None``."""
+    reached = reached_field(model, lookup)
+    if reached is None:
+        return None
+    field, _, rest = reached
+    if not isinstance(field, JSONPathEncryptedField):
+        return f"the encrypted field {field.label()}"
+    what = json_path_secret(field.path_trie, rest)
+    return None if what is None else f"{what} of {field.label()}"
+
+
+def json_path_secret(trie: PathTrie, keys: Sequence[str]) -> str | None:
+    """What encrypted data the value at ``keys`` of a document is or holds (as text), or ``None``.
+
+    The value is secret when the walk meets an encrypted path (a listed key or a ``*``; what
+    follows is below a secret and no better), and it holds secrets when encrypted paths run
+    below it (``PathTrie.node_at`` finds a node), as ``configuration`` holds
+    ``configuration.client_secret``. Either way, whatever reads that value reads ciphertext, or
+    the plaintext of a legacy row: the one rule every admin option and column follows.
+    """
+    node = trie
     for depth, key in enumerate(keys):
-        if node is None:
-            return None
         if node.is_secret(key):
-            return f"the encrypted path '{'.'.join(keys[: depth + 1])}' of {field.label()}"
-        node = node.child(key)
-    return None
+            return f"the encrypted path '{path_text(tuple(keys[: depth + 1]))}'"
+        child = node.child(key)
+        if child is None:
+            return None
+        node = child
+    if not keys:
+        return "the whole document, which holds encrypted paths"
+    return f"'{path_text(tuple(keys))}', which holds encrypted paths"

@@ -10,32 +10,41 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django import forms
 from django.apps import apps
+from django.contrib import admin
 from django.contrib.auth.models import Permission
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.db.models.signals import post_save
 from django.test import override_settings
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, isolate_apps
 
+from authhero_encrypt import admin as admin_module
 from authhero_encrypt.admin import (
     MASK,
     RETYPE,
+    EncryptedFieldsAdminMixin,
     JSONKeyColumn,
+    MaskedJSONField,
+    WriteOnlySecretField,
     document_status,
     secret_status,
 )
 from authhero_encrypt.crypto import decrypt_value, encrypt_with, is_encrypted
-from authhero_encrypt.inventory import load_json
+from authhero_encrypt.inventory import encrypted_fields, load_json
 from authhero_encrypt.keys import Key
+from example_project.authhero import demo_data
 from example_project.authhero import models as demo
 from example_project.authhero.demo_data import (
     DEMO_ROWS,
     DemoRow,
-    encrypted_fields,
     load_demo_data,
     secret_values,
+    write_plaintext,
 )
 from tests.testapp.models import Secret, Swapped
 
@@ -401,7 +410,6 @@ def test_json_form_masks_secrets_and_shows_the_rest(admin_client, demo_rows):
 
 def test_json_mask_sent_back_keeps_the_secret_while_other_keys_change(admin_client, demo_rows):
     obj = demo.Connection.objects.get(name="google-oauth2")
-    kept = options_of(obj)["client_secret"]
     page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
     data = form_data(page, demo.Connection)
     document = json.loads(data["options"])
@@ -409,8 +417,54 @@ def test_json_mask_sent_back_keeps_the_secret_while_other_keys_change(admin_clie
     data["options"] = json.dumps(document)
     assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
     stored = options_of(obj)
-    assert stored["client_secret"] == kept
+    # The changed document is written whole, so the kept secret is encrypted afresh.
+    assert is_encrypted(stored["client_secret"])
+    assert decrypt_value(stored["client_secret"]) == "GOCSPX-demo-google-5Rk8sLq"
     assert stored["client_id"] == "changed.apps.googleusercontent.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "secrets"),
+    [
+        ("corporate-oidc", {("configuration", "client_secret"): "oidc-demo-config-3e7aVn"}),
+        ("legacy-github", {("client_secret",): "gh-legacy-demo-5b0cTt"}),
+    ],
+)
+def test_json_kept_secrets_are_plaintext_on_the_saved_instance(
+    admin_client, demo_rows, name, secrets
+):
+    # save_model and post_save receivers see what the application always sees: never the
+    # stored ciphertext of a masked leaf.
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: demo.Connection, **kwargs: Any) -> None:
+        seen.append(json.loads(json.dumps(instance.options)))
+
+    obj = demo.Connection.objects.get(name=name)
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.Connection)
+    document = json.loads(data["options"])
+    document["client_id"] = "changed-client-id"
+    data["options"] = json.dumps(document)
+    post_save.connect(receiver, sender=demo.Connection)
+    try:
+        assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
+    finally:
+        post_save.disconnect(receiver, sender=demo.Connection)
+    assert len(seen) == 1
+    assert "enc:v1:" not in json.dumps(seen[0])
+    stored = options_of(obj)
+    for path, plaintext in secrets.items():
+        assert _leaf(seen[0], path) == plaintext
+        # Legacy plaintext or not before, a written document holds it encrypted.
+        assert decrypt_value(_leaf(stored, path)) == plaintext
+    assert demo.Connection.objects.get(pk=obj.pk).options == seen[0]
+
+
+def _leaf(document: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        document = document[key]
+    return document
 
 
 def test_json_new_value_replaces_only_that_path(admin_client, demo_rows):
@@ -428,7 +482,7 @@ def test_json_new_value_replaces_only_that_path(admin_client, demo_rows):
     data["options"] = json.dumps(document)
     assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
     after = options_of(obj)
-    assert after["client_secret"] == before["client_secret"]
+    assert decrypt_value(after["client_secret"]) == decrypt_value(before["client_secret"])
     assert is_encrypted(after["app_secret"])
     assert decrypt_value(after["app_secret"]) == "second-replaced"
 
@@ -530,9 +584,21 @@ def test_search_by_client_id_finds_the_row(admin_client, demo_rows, model, term,
     assert result_links(response.content.decode()) == found
 
 
-def test_search_never_matches_a_secret(admin_client, demo_rows):
-    html = admin_client.get(url(demo.Connection), {"q": "fb-demo-secret"}).content.decode()
+LEGACY_SECRETS = [
+    pytest.param(row.model_class, secret, id=f"{row.model}-{secret}")
+    for row in DEMO_ROWS
+    if row.legacy
+    for secret in secret_values(row)
+]
+
+
+@pytest.mark.parametrize(("model", "secret"), LEGACY_SECRETS)
+def test_search_never_matches_a_legacy_secret(admin_client, demo_rows, model, secret):
+    # Legacy rows hold their secrets as plaintext, so a search field that reached them (the
+    # whole options document, say) would find the row: the search must not.
+    html = admin_client.get(url(model), {"q": secret}).content.decode()
     assert result_links(html) == []
+    assert "0 results" in html
 
 
 def test_filter_by_strategy(admin_client, demo_rows):
@@ -639,3 +705,231 @@ def test_json_key_column_on_a_secret_path_shows_a_badge():
         '<span class="authhero-status authhero-status-encrypted">encrypted</span>'
     )
     assert JSONKeyColumn("options", "missing")(obj) is None
+
+
+# Admin options that reach secrets ----------------------------------------------------------------
+
+
+def custom_admin(model: type[models.Model], **options: Any) -> admin.ModelAdmin:
+    """An instance of a mixin admin with ``options``, on the default site but not registered."""
+    attrs = {"__module__": __name__, **options}
+    cls = type(f"Custom{model.__name__}Admin", (EncryptedFieldsAdminMixin, admin.ModelAdmin), attrs)
+    return cls(model, admin.site)
+
+
+def render(response: Any) -> str:
+    response.render()
+    return response.content.decode()
+
+
+@pytest.fixture
+def admin_request(rf, admin_user):
+    def build(model: type[models.Model], params: dict[str, str] | None = None) -> Any:
+        request = rf.get(url(model), params or {})
+        request.user = admin_user
+        return request
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("model", "list_filter", "kept"),
+    [
+        (demo.Client, ["client_secret", "name"], ["name"]),
+        (demo.Client, [("client_secret", admin.EmptyFieldListFilter)], []),
+        (demo.Connection, ["options", "strategy"], ["strategy"]),
+        (demo.Connection, ["options__configuration"], []),
+        (demo.EmailProvider, ["credentials", "enabled"], ["enabled"]),
+        (demo.MigrationSource, ["credentials"], []),
+    ],
+)
+def test_filters_that_reach_secrets_are_left_out(
+    admin_request, demo_rows, model, list_filter, kept
+):
+    model_admin = custom_admin(model, list_filter=list_filter)
+    assert model_admin.get_list_filter(admin_request(model)) == kept
+    html = render(model_admin.changelist_view(admin_request(model)))
+    assert_no_secret(html)
+    for row in demo_rows:
+        if row.model == model.__name__:
+            assert str(row.values[row.key]) in html
+
+
+def test_json_key_column_masks_secrets_below_a_parent_path(demo_rows):
+    oidc = demo.Connection.objects.get(name="corporate-oidc")
+    shown = JSONKeyColumn("options", "configuration")(oidc)
+    assert json.loads(shown) == {"issuer": "https://idp.example.com", "client_secret": MASK}
+
+    legacy = demo.Connection.objects.create(name="legacy-oidc", strategy="oidc")
+    options = {"client_id": "l", "configuration": {"client_secret": "legacy-nested-Uu81", "a": 1}}
+    write_plaintext(legacy, {"options": options}, using="default")
+    shown = JSONKeyColumn("options", "configuration")(demo.Connection.objects.get(pk=legacy.pk))
+    assert json.loads(shown) == {"client_secret": MASK, "a": 1}
+
+
+def test_json_key_column_on_a_parent_path_in_the_changelist(admin_request, demo_rows):
+    column = JSONKeyColumn("options", "configuration")
+    model_admin = custom_admin(demo.Connection, list_display=["name", column])
+    html = render(model_admin.changelist_view(admin_request(demo.Connection)))
+    assert "https://idp.example.com" in html
+    assert_no_secret(html)
+
+
+def test_json_key_column_is_sortable_only_where_it_holds_no_secret():
+    # The checks report a column sorting on encrypted data; the column itself stays sortable.
+    assert JSONKeyColumn("options", "configuration").admin_order_field == "options__configuration"
+
+
+class DeclaredClientForm(forms.ModelForm):
+    client_secret = forms.CharField(label="Secret of the client", required=False)
+
+    class Meta:
+        model = demo.Client
+        fields = ["client_id", "name", "client_secret"]
+
+
+class DeclaredConnectionForm(forms.ModelForm):
+    options = forms.JSONField(required=False)
+
+    class Meta:
+        model = demo.Connection
+        fields = ["name", "strategy", "options"]
+
+
+@pytest.mark.parametrize(
+    ("form", "name", "kind"),
+    [
+        (DeclaredClientForm, "demo-backend-7b21e0", WriteOnlySecretField),
+        (DeclaredClientForm, "legacy-portal-9e01aa", WriteOnlySecretField),
+        (DeclaredConnectionForm, "corporate-oidc", MaskedJSONField),
+        (DeclaredConnectionForm, "legacy-github", MaskedJSONField),
+    ],
+)
+def test_form_fields_declared_for_secrets_are_made_write_only(
+    admin_request, demo_rows, form, name, kind
+):
+    model = form._meta.model
+    row = next(row for row in demo_rows if row.shown == name or row.values.get("name") == name)
+    obj = obj_of(row)
+    before = stored_columns(obj)
+    model_admin = custom_admin(model, form=form)
+    request = admin_request(model)
+    html = render(model_admin.change_view(request, str(obj.pk)))
+    assert row.shown in html
+    assert_no_secret(html)
+
+    form_class = model_admin.get_form(request, obj, change=True)
+    bound = form_class(data=form_data(html, model), instance=obj)
+    field = bound.fields["client_secret" if model is demo.Client else "options"]
+    assert isinstance(field, kind)
+    if kind is WriteOnlySecretField:
+        assert field.label == "Secret of the client"
+    assert bound.is_valid(), bound.errors
+    model_admin.save_model(request, bound.save(commit=False), bound, change=True)
+    assert stored_columns(obj) == before
+
+
+@pytest.fixture
+def client_note(transactional_db):
+    """A table with a foreign key to ``Client``, created for the test and dropped after it."""
+    with isolate_apps("example_project.authhero"):
+
+        class ClientNote(models.Model):
+            title = models.CharField(max_length=50)
+            client = models.ForeignKey(
+                demo.Client, on_delete=models.CASCADE, null=True, related_name="+"
+            )
+
+            class Meta:
+                app_label = "authhero"
+
+            def __str__(self) -> str:
+                return self.title
+
+    with connection.schema_editor() as editor:
+        editor.create_model(ClientNote)
+    try:
+        yield ClientNote
+    finally:
+        with connection.schema_editor() as editor:
+            editor.delete_model(ClientNote)
+
+
+def test_list_display_lookups_through_relations_show_badges(admin_request, client_note):
+    load_demo_data()
+    for row in DEMO_ROWS:
+        if row.model == "Client":
+            client_note.objects.create(title=f"note on {row.shown}", client=obj_of(row))
+    client_note.objects.create(title="note without a client")
+    display = ["title", "client__client_id", "client__client_secret"]
+    model_admin = custom_admin(client_note, list_display=display)
+    html = render(model_admin.changelist_view(admin_request(client_note)))
+    assert_no_secret(html, [row for row in DEMO_ROWS if row.model == "Client"])
+    cells = re.findall(r'<td class="field-client__client_secret"><span[^>]*>([^<]+)<', html)
+    assert sorted(cells) == ["empty", "empty", "encrypted", "encrypted", "legacy plaintext"]
+    assert "demo-m2m-4d88c2" in html
+
+    # Outside the changelist the column follows the relation and reads the stored text.
+    columns = model_admin.get_list_display(admin_request(client_note))
+    column = next(column for column in columns if callable(column))
+    note = client_note.objects.get(client__client_id="legacy-portal-9e01aa")
+    assert ">legacy plaintext</span>" in column(note)
+
+
+def test_list_display_lookups_are_read_in_the_changelist_query(admin_request, client_note):
+    model_admin = custom_admin(client_note, list_display=["title", "client__client_secret"])
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            render(model_admin.changelist_view(admin_request(client_note)))
+        return len(context.captured_queries)
+
+    client = demo.Client.objects.create(client_id="c1", name="c1", client_secret="s-Qq91")
+    client_note.objects.create(title="first", client=client)
+    before = queries()
+    for index in range(5):
+        client_note.objects.create(title=f"more {index}", client=client)
+    assert queries() == before
+
+
+def test_proxy_model_admin_hides_the_concrete_models_secrets(admin_request, demo_rows):
+    with isolate_apps("example_project.authhero"):
+
+        class ClientProxy(demo.Client):
+            class Meta:
+                proxy = True
+                app_label = "authhero"
+
+    model_admin = custom_admin(ClientProxy, list_display=["client_id", "client_secret"])
+    html = render(model_admin.changelist_view(admin_request(ClientProxy)))
+    assert "demo-backend-7b21e0" in html
+    assert ">legacy plaintext</span>" in html
+    assert_no_secret(html)
+
+
+def test_a_changelist_row_walks_its_document_once(monkeypatch, demo_rows):
+    calls: list[Any] = []
+    real = admin_module.leaf_statuses
+
+    def counting(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(admin_module, "leaf_statuses", counting)
+    model_admin = custom_admin(demo.Connection)
+    column = model_admin._list_columns["options"]
+    assert "authhero-status" in column(demo.Connection.objects.get(name="corporate-oidc"))
+    assert len(calls) == 1
+
+
+def test_load_demo_data_is_one_transaction_on_the_database_it_writes(monkeypatch):
+    used: list[Any] = []
+    real = transaction.atomic
+
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        used.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(demo_data, "transaction", SimpleNamespace(atomic=atomic))
+    load_demo_data(using="default")
+    assert used == [((), {"using": "default"})]

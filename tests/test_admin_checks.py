@@ -1,4 +1,4 @@
-"""The admin system checks (W201-W204), on throwaway admin sites so no warning leaks out."""
+"""The admin system checks (W201-E205), on throwaway admin sites so no message leaks out."""
 
 from __future__ import annotations
 
@@ -53,10 +53,10 @@ def test_registered_admins_pass_the_checks():
         ({"search_fields": ["client_secret"]}, ["authhero_encrypt.W201"]),
         ({"search_fields": ["^client_secret"]}, ["authhero_encrypt.W201"]),
         ({"search_fields": ["client_id"]}, []),
-        ({"list_filter": ["client_secret"]}, ["authhero_encrypt.W202"]),
+        ({"list_filter": ["client_secret"]}, ["authhero_encrypt.E202"]),
         (
             {"list_filter": [("client_secret", admin.EmptyFieldListFilter)]},
-            ["authhero_encrypt.W202"],
+            ["authhero_encrypt.E202"],
         ),
         ({"ordering": ["-client_secret"]}, ["authhero_encrypt.W203"]),
         ({"ordering": [models.F("client_secret").desc()]}, ["authhero_encrypt.W203"]),
@@ -76,8 +76,18 @@ def test_admin_checks_on_a_scalar_field(options, expected):
         ({"search_fields": ["options__configuration__client_secret"]}, ["authhero_encrypt.W201"]),
         ({"search_fields": ["options__configuration__issuer"]}, []),
         ({"search_fields": ["options"]}, ["authhero_encrypt.W201"]),
-        ({"list_filter": ["options__app_secret"]}, ["authhero_encrypt.W202"]),
+        ({"list_filter": ["options__app_secret"]}, ["authhero_encrypt.E202"]),
+        ({"list_filter": ["options"]}, ["authhero_encrypt.E202"]),
         ({"list_filter": ["strategy", "options__client_id"]}, []),
+        # A parent of an encrypted path holds its ciphertext (or a legacy plaintext).
+        ({"search_fields": ["options__configuration"]}, ["authhero_encrypt.W201"]),
+        ({"list_filter": ["options__configuration"]}, ["authhero_encrypt.E202"]),
+        ({"ordering": ["-options__configuration"]}, ["authhero_encrypt.W203"]),
+        (
+            {"list_display": ["name", JSONKeyColumn("options", "configuration")]},
+            ["authhero_encrypt.W203"],
+        ),
+        ({"ordering": ["options__configuration__issuer"]}, []),
         ({"ordering": ["options__twilio_token"]}, ["authhero_encrypt.W203"]),
         (
             {"list_display": ["name", JSONKeyColumn("options", "client_secret")]},
@@ -109,6 +119,49 @@ def test_admin_check_follows_relations_and_wildcards():
 
         options = {"search_fields": ["owner__secret", "owner__settings__anything", "owner__id"]}
         assert _warnings(admin_class("PetAdmin", **options), Pet) == ["authhero_encrypt.W201"] * 2
+
+
+def test_list_filter_check_is_an_error_that_names_the_fix():
+    cls = admin_class("ClientFilterAdmin", EncryptedFieldsAdminMixin, list_filter=["client_secret"])
+    with throwaway_site(demo.Client, cls) as site:
+        (message,) = check_admin_secrets(sites=[site])
+    assert message.level == checks.ERROR
+    assert "decrypted secrets" in message.msg
+    assert "leaves the filter out" in message.msg
+    assert "Remove it from list_filter" in (message.hint or "")
+
+
+def test_admin_check_on_list_display_lookups_through_relations():
+    with isolate_apps("tests.testapp"):
+
+        class Owner(models.Model):  # noqa: DJ008
+            secret = EncryptedCharField(max_length=10)
+            settings = JSONPathEncryptedField(encrypted_paths=["client_secret"], default=dict)
+            name = models.CharField(max_length=10)
+
+            class Meta:
+                app_label = "testapp"
+
+        class Pet(models.Model):  # noqa: DJ008
+            owner = models.ForeignKey(Owner, on_delete=models.CASCADE, related_name="pets")
+            chip = EncryptedCharField(max_length=10)
+
+            class Meta:
+                app_label = "testapp"
+
+        display = ["owner__secret", "owner__settings", "owner__name", "owner__settings__x"]
+        assert _warnings(admin_class("PetAdmin", list_display=display), Pet) == [
+            "authhero_encrypt.W204",
+            "authhero_encrypt.E205",
+            "authhero_encrypt.E205",
+        ]
+        # With the mixin they are status badges.
+        mixin = admin_class("PetAdmin", EncryptedFieldsAdminMixin, list_display=display)
+        assert _warnings(mixin, Pet) == []
+        # Through a to-many relation the admin reaches a manager, which shows no value.
+        assert _warnings(admin_class("OwnerAdmin", list_display=["pets__chip"]), Owner) == [
+            "authhero_encrypt.W204"
+        ]
 
 
 def test_admin_without_the_mixin_is_reported():

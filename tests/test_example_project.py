@@ -22,8 +22,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from authhero_encrypt.crypto import decrypt_value, is_encrypted
-from authhero_encrypt.inventory import load_json
-from example_project.authhero.demo_data import DEMO_ROWS, encrypted_fields, load_demo_data
+from authhero_encrypt.inventory import encrypted_fields, load_json
+from example_project.authhero.demo_data import DEMO_ROWS, load_demo_data
 from tests.keys import KEY_A
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "example_project"

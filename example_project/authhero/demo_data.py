@@ -14,8 +14,8 @@ from typing import Any
 from django.apps import apps
 from django.db import connections, models, transaction
 
-from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.json import JSONPathEncryptedField
+from authhero_encrypt.inventory import encrypted_fields
 
 _DEMO_PKCS7 = (
     "-----BEGIN PRIVATE KEY-----\nREVNTy1PTkxZLU5PVC1BLVJFQUwtS0VZ\n-----END PRIVATE KEY-----\n"
@@ -229,11 +229,6 @@ DEMO_ROWS: tuple[DemoRow, ...] = (
 )
 
 
-def encrypted_fields(model: type[models.Model]) -> list[Any]:
-    fields: list[Any] = list(model._meta.concrete_fields)
-    return [f for f in fields if isinstance(f, EncryptedFieldMixin)]
-
-
 def secret_values(row: DemoRow) -> Iterator[str]:
     """The plaintext secrets of ``row``: what the admin must never show."""
     for model_field in encrypted_fields(row.model_class):
@@ -246,23 +241,23 @@ def secret_values(row: DemoRow) -> Iterator[str]:
         yield row.values["pkcs7"]
 
 
-@transaction.atomic
 def load_demo_data(using: str = "default") -> tuple[int, int]:
     """Create the demo rows that are missing; returns ``(created, legacy)`` counts.
 
     Rows are found again by a plaintext field, so running it twice changes nothing and never
-    needs to decrypt anything.
+    needs to decrypt anything. All of it is one transaction on ``using``, the database written.
     """
     created = legacy = 0
-    for row in DEMO_ROWS:
-        model = row.model_class
-        if model._default_manager.using(using).filter(**row.lookup).exists():
-            continue
-        obj = model._default_manager.using(using).create(**row.values)
-        created += 1
-        if row.legacy:
-            write_plaintext(obj, row.values, using=using)
-            legacy += 1
+    with transaction.atomic(using=using):
+        for row in DEMO_ROWS:
+            model = row.model_class
+            if model._default_manager.using(using).filter(**row.lookup).exists():
+                continue
+            obj = model._default_manager.using(using).create(**row.values)
+            created += 1
+            if row.legacy:
+                write_plaintext(obj, row.values, using=using)
+                legacy += 1
     return created, legacy
 
 
