@@ -1,0 +1,1 @@
+"""The one-table app that ``benchmarks/status_benchmark.py`` counts."""

@@ -1,0 +1,626 @@
+"""``manage.py encryption_status``: counts in SQL, streams ``*`` paths and ``--verify``.
+
+Every stored value is written with a raw cursor, so the command is tested against exact text at
+rest (including text no field would write: tampered ciphertext, unknown key ids, non-strings at
+secret paths). ``--check`` exits through ``sys.exit(1)``, as ``makemigrations --check`` does, so
+the tests expect ``SystemExit``; a clean run returns normally (status 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from authhero_encrypt.crypto import encrypt_with
+from authhero_encrypt.keys import Key, fingerprint
+from authhero_encrypt.management.commands import encryption_status
+from tests.keys import KEY_A, KEY_B, KEY_C
+from tests.testapp.models import Connection, EmailProvider, MigrationSource, Secret
+
+pytestmark = pytest.mark.django_db
+
+ACTIVE = Key.from_secret(None, base64.b64decode(KEY_A))
+OLD = Key.from_secret("old", base64.b64decode(KEY_B))
+UNTAGGED_OLD = Key.from_secret(None, base64.b64decode(KEY_C))
+FALLBACKS = [f"old:{KEY_B}", KEY_C]
+KEYS = override_settings(ENCRYPTION_KEY=KEY_A, ENCRYPTION_KEY_FALLBACKS=FALLBACKS)
+
+
+def under_active(text: str) -> str:
+    return encrypt_with(ACTIVE, text)
+
+
+def under_old(text: str) -> str:
+    return encrypt_with(OLD, text, prefix="enc:v1:old:")
+
+
+def under_untagged_fallback(text: str) -> str:
+    return encrypt_with(UNTAGGED_OLD, text)
+
+
+def tampered(stored: str) -> str:
+    """The same value with one payload character changed: still canonical base64url."""
+    at = len(stored) // 2
+    return stored[:at] + ("A" if stored[at] != "A" else "B") + stored[at + 1 :]
+
+
+def insert(model: type, pk: int, **columns: Any) -> None:
+    """Write one row as given, bypassing the fields; dicts and lists are stored as JSON text."""
+    values = [pk] + [json.dumps(v) if isinstance(v, (dict, list)) else v for v in columns.values()]
+    names = ", ".join(connection.ops.quote_name(c) for c in ["id", *columns])
+    table = connection.ops.quote_name(model._meta.db_table)
+    marks = ", ".join(["%s"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", values)
+
+
+def clear(model: type) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def run(*args: str, **options: Any) -> str:
+    out = StringIO()
+    call_command("encryption_status", *args, stdout=out, stderr=StringIO(), **options)
+    return out.getvalue()
+
+
+def run_json(*args: str, **options: Any) -> dict[str, Any]:
+    return dict(json.loads(run(*args, format="json", **options)))
+
+
+def counts(report: dict[str, Any]) -> dict[tuple[str, str, str | None], dict[str, Any]]:
+    return {
+        (f["model"], f["field"], f["path"]): {
+            k: f[k] for k in ("encrypted", "plaintext", "empty", "null", "by_key")
+        }
+        for f in report["fields"]
+    }
+
+
+def table_counts(text: str) -> dict[tuple[str, str, str | None], tuple[int, ...]]:
+    """The numbers of each row of the text table, keyed like ``counts``."""
+    found = {}
+    for line in text.splitlines():
+        cells = line.split()
+        if len(cells) >= 7 and "." in cells[0] and cells[3].isdigit():
+            path = None if cells[2] == "-" else cells[2]
+            found[cells[0], cells[1], path] = tuple(int(n) for n in cells[3:7])
+    return found
+
+
+def row(encrypted: int, plaintext: int, empty: int, null: int, **by_key: int) -> dict[str, Any]:
+    return {
+        "encrypted": encrypted,
+        "plaintext": plaintext,
+        "empty": empty,
+        "null": null,
+        "by_key": {("" if k == "untagged" else k): n for k, n in sorted(by_key.items())},
+    }
+
+
+@pytest.fixture
+def seeded() -> dict[str, Any]:
+    """A known mix in every test model; returns what the tests need to refer back to."""
+    broken = tampered(under_active("wrecked"))
+    insert(Secret, 1, label="a", token=under_active("t1"), notes=under_active("n1"))
+    insert(Secret, 2, label="b", token=under_active("t2"), notes="legacy notes")
+    insert(Secret, 3, label="c", token=under_old("t3"), notes=None)
+    insert(Secret, 4, label="d", token=under_untagged_fallback("t4"), notes="")
+    insert(Secret, 5, label="e", token="legacy token", notes=broken)
+    insert(Secret, 6, label="f", token="", notes=None)
+    insert(Secret, 7, label="g", token=None, notes=None)
+
+    insert(
+        Connection,
+        1,
+        name="full",
+        options={
+            "client_id": "plain, not secret",
+            "client_secret": under_active("cs"),
+            "app_secret": "legacy app secret",
+            "twilio_token": "",
+            "configuration": {"client_secret": under_old("nested"), "region": "eu"},
+        },
+    )
+    insert(
+        Connection,
+        2,
+        name="odd types",
+        options={"client_secret": 42, "app_secret": None, "configuration": "not an object"},
+    )
+    insert(Connection, 3, name="null document", options=None)
+    insert(
+        Connection,
+        4,
+        name="containers",
+        options={
+            "client_secret": {"nested": "enc:v1:looks-encrypted"},
+            "app_secret": ["x"],
+            "twilio_token": True,
+            "configuration": {"client_secret": ""},
+        },
+    )
+    insert(
+        EmailProvider,
+        1,
+        name="smtp",
+        credentials={"api_key": under_active("k"), "user": "legacy", "port": 587, "blank": ""},
+    )
+    insert(EmailProvider, 2, name="empty", credentials={})
+    insert(
+        EmailProvider,
+        3,
+        name="rotated",
+        credentials={"a": under_untagged_fallback("a"), "b": under_old("b"), "c": broken},
+    )
+    insert(EmailProvider, 4, name="array", credentials=[])
+    insert(MigrationSource, 1, name="ok", credentials={"client_secret": under_old("m")})
+    insert(MigrationSource, 2, name="ghost", credentials={"client_secret": "enc:v1:ghost:AAAA"})
+    return {"broken_secret_pk": 5, "broken_provider_pk": 3}
+
+
+EXPECTED = {
+    ("testapp.Secret", "token", None): row(4, 1, 1, 1, untagged=3, old=1),
+    ("testapp.Secret", "notes", None): row(2, 1, 1, 3, untagged=2),
+    ("testapp.Swapped", "token", None): row(0, 0, 0, 0),
+    ("testapp.Connection", "options", "client_secret"): row(1, 0, 0, 3, untagged=1),
+    ("testapp.Connection", "options", "app_secret"): row(0, 1, 0, 3),
+    ("testapp.Connection", "options", "twilio_token"): row(0, 0, 1, 3),
+    ("testapp.Connection", "options", "configuration.client_secret"): row(1, 0, 1, 2, old=1),
+    ("testapp.EmailProvider", "credentials", "*"): row(4, 1, 1, 2, untagged=3, old=1),
+    ("testapp.MigrationSource", "credentials", "client_secret"): row(2, 0, 0, 0, old=1, ghost=1),
+}
+
+
+@KEYS
+def test_seeded_counts_in_json(seeded: dict[str, Any]) -> None:
+    report = run_json("testapp")
+    assert counts(report) == EXPECTED
+    totals = report["totals"]
+    assert totals == {
+        "fields": len(EXPECTED),
+        "encrypted": 14,
+        "plaintext": 4,
+        "empty": 5,
+        "null": 17,
+        "by_key": {"": 9, "ghost": 1, "old": 4},
+    }
+
+
+@KEYS
+def test_seeded_counts_in_text(seeded: dict[str, Any]) -> None:
+    text = run("testapp")
+    expected = {
+        key: (r["encrypted"], r["plaintext"], r["empty"], r["null"]) for key, r in EXPECTED.items()
+    }
+    assert table_counts(text) == expected
+    assert "(untagged)=3, old=1" in text
+    total = next(line for line in text.splitlines() if line.startswith("Total"))
+    assert total.split()[3:7] == ["14", "4", "5", "17"]
+
+
+def test_counts_without_any_key(seeded: dict[str, Any]) -> None:
+    """The default run only reads prefixes, so it needs no key (and none of its ids)."""
+    with override_settings(ENCRYPTION_KEY=None, ENCRYPTION_KEY_FALLBACKS=None):
+        report = run_json("testapp")
+    assert counts(report) == EXPECTED
+    assert report["key"] == {
+        "configured": False,
+        "key_id": None,
+        "fallbacks": 0,
+        "fingerprints": [],
+        "errors": [],
+    }
+
+
+def test_streamed_counts_equal_sql_counts(seeded: dict[str, Any], monkeypatch: Any) -> None:
+    """A backend without a dialect is counted by streaming: the two definitions agree."""
+    in_sql = counts(run_json("testapp", batch_size=2))
+    monkeypatch.setattr(encryption_status, "DIALECTS", {})
+    assert counts(run_json("testapp", batch_size=2)) == in_sql == EXPECTED
+
+
+@KEYS
+@pytest.mark.parametrize("group_codes", [False, True])
+def test_both_ways_of_counting_the_codes(
+    seeded: dict[str, Any], monkeypatch: Any, group_codes: bool
+) -> None:
+    """FILTER counts or GROUP BY (MariaDB's way): the same numbers on every backend."""
+    base = encryption_status.DIALECTS[connection.vendor]
+    dialect = type("Dialect", (base,), {"group_codes": group_codes})
+    monkeypatch.setitem(encryption_status.DIALECTS, connection.vendor, dialect)
+    assert counts(run_json("testapp")) == EXPECTED
+
+
+@KEYS
+def test_one_aggregate_query_per_model(seeded: dict[str, Any]) -> None:
+    """Fixed paths and scalar fields: one query each model; no query per row or per field."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        run("testapp.Secret", "testapp.Connection")
+    selects = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    assert len(selects) == 2
+
+
+@KEYS
+def test_key_status_shows_fingerprints_never_keys(seeded: dict[str, Any]) -> None:
+    text = run("testapp.Secret")
+    report = run_json("testapp.Secret")
+    assert report["key"] == {
+        "configured": True,
+        "key_id": None,
+        "fallbacks": 2,
+        "fingerprints": [
+            {"role": "active", "key_id": None, "fingerprint": ACTIVE.fingerprint},
+            {"role": "fallback", "key_id": "old", "fingerprint": OLD.fingerprint},
+            {"role": "fallback", "key_id": None, "fingerprint": UNTAGGED_OLD.fingerprint},
+        ],
+        "errors": [],
+    }
+    assert ACTIVE.fingerprint == fingerprint(base64.b64decode(KEY_A))
+    for key in (ACTIVE, OLD, UNTAGGED_OLD):
+        assert key.fingerprint in text
+    for secret in (KEY_A, KEY_B, KEY_C):
+        assert secret not in text
+        assert secret not in json.dumps(report)
+    assert "2 fallback key(s)" in text
+
+
+@KEYS
+def test_guidance_when_plaintext_remains(seeded: dict[str, Any]) -> None:
+    text = run("testapp.Secret")
+    assert "2 values are still stored as plaintext" in text
+    assert "manage.py encryption_migrate" in text
+
+
+@KEYS
+def test_no_guidance_without_plaintext() -> None:
+    insert(Secret, 1, label="a", token=under_active("t"), notes=None)
+    assert "encryption_migrate" not in run("testapp.Secret")
+
+
+def test_malformed_key_is_reported_not_raised(seeded: dict[str, Any]) -> None:
+    with override_settings(ENCRYPTION_KEY="not base64!", ENCRYPTION_KEY_FALLBACKS=["x:y:z"]):
+        report = run_json("testapp")
+        text = run("testapp")
+    assert counts(report) == EXPECTED
+    assert report["key"]["configured"] is False
+    errors = report["key"]["errors"]
+    assert any("authhero_encrypt.E001" in e for e in errors)
+    assert any("authhero_encrypt.E003" in e for e in errors)
+    assert "the key settings are invalid" in text
+    assert "not base64!" not in text
+    assert "Fix the key settings above first" in text
+
+
+def test_runs_from_the_command_line_despite_failing_checks(
+    seeded: dict[str, Any], capsys: Any, monkeypatch: Any
+) -> None:
+    """manage.py runs the system checks first (call_command does not); these settings fail
+    them (E001), and the command must still run to report the problem."""
+    from django.db import connections
+
+    monkeypatch.setattr(connections, "close_all", lambda: None)  # keep the test's transaction
+    with override_settings(ENCRYPTION_KEY="not base64!"):
+        encryption_status.Command().run_from_argv(["manage.py", "encryption_status", "testapp"])
+    assert "the key settings are invalid" in capsys.readouterr().out
+
+
+def test_no_key_guidance(seeded: dict[str, Any]) -> None:
+    with override_settings(ENCRYPTION_KEY=None):
+        text = run("testapp.Secret")
+    assert "ENCRYPTION_KEY is not set" in text
+    assert "manage.py encryption_migrate" in text
+
+
+# --check -------------------------------------------------------------------------------------
+
+
+@KEYS
+def test_check_exits_1_when_plaintext_remains(seeded: dict[str, Any]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run("testapp.Secret", check=True)
+    assert exit_info.value.code == 1
+
+
+@KEYS
+def test_check_passes_when_everything_is_encrypted(seeded: dict[str, Any]) -> None:
+    # MigrationSource holds no plaintext (its ghost value counts as encrypted: prefix only).
+    assert run("testapp.MigrationSource", check=True)
+
+
+@KEYS
+def test_check_with_verify_exits_1_on_a_value_that_fails(seeded: dict[str, Any]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run("testapp.MigrationSource", check=True, verify=True)
+    assert exit_info.value.code == 1
+
+
+@KEYS
+def test_check_is_silent_at_verbosity_0(seeded: dict[str, Any]) -> None:
+    out = StringIO()
+    with pytest.raises(SystemExit):
+        call_command("encryption_status", "testapp", check=True, verbosity=0, stdout=out)
+    assert out.getvalue() == ""
+
+
+# --verify ------------------------------------------------------------------------------------
+
+
+@KEYS
+def test_verify_finds_tampered_and_unknown_values(seeded: dict[str, Any]) -> None:
+    report = run_json("testapp", verify=True, batch_size=2)
+    fields = {(f["model"], f["field"], f["path"]): f for f in report["fields"]}
+    notes = fields["testapp.Secret", "notes", None]["verify"]
+    assert (notes["checked"], notes["failed"], notes["failed_pks"]) == (2, 1, [5])
+    assert "does not authenticate" in notes["first_error"]
+    provider = fields["testapp.EmailProvider", "credentials", "*"]["verify"]
+    assert (provider["checked"], provider["failed"], provider["failed_pks"]) == (4, 1, [3])
+    ghost = fields["testapp.MigrationSource", "credentials", "client_secret"]["verify"]
+    assert (ghost["failed"], ghost["failed_pks"]) == (1, [2])
+    token = fields["testapp.Secret", "token", None]["verify"]
+    assert token["failed"] == 0
+    # Which key opens the untagged values: two under the active key, one under the fallback.
+    assert token["untagged_keys"] == {ACTIVE.fingerprint: 2, UNTAGGED_OLD.fingerprint: 1}
+    assert report["totals"]["verify"] == {"checked": 14, "failed": 3}
+    # Verifying leaves the counts as they were.
+    assert counts(report) == EXPECTED
+
+
+@KEYS
+def test_verify_text_names_rows_and_keys(seeded: dict[str, Any]) -> None:
+    text = run("testapp", verify=True)
+    assert "decrypted 14 encrypted value(s); 3 failed" in text
+    assert "testapp.Secret.notes: 1 failed (primary keys 5)" in text
+    assert "testapp.EmailProvider.credentials [*]: 1 failed (primary keys 3)" in text
+    assert f"active key {ACTIVE.fingerprint}: " in text
+    assert f"fallback key {UNTAGGED_OLD.fingerprint}: " in text
+    assert "wrecked" not in text
+
+
+@KEYS
+def test_verify_caps_the_primary_keys_named(seeded: dict[str, Any]) -> None:
+    bad = tampered(under_active("x"))
+    for pk in range(10, 20):
+        insert(Secret, pk, label="bad", token=bad, notes=None)
+    token = run_json("testapp.Secret", verify=True)["fields"][0]["verify"]
+    assert token["failed"] == 10
+    assert token["failed_pks"] == [10, 11, 12, 13, 14]
+
+
+def test_verify_without_a_key_is_refused(seeded: dict[str, Any]) -> None:
+    with override_settings(ENCRYPTION_KEY=None), pytest.raises(CommandError, match="needs the key"):
+        run("testapp", verify=True)
+
+
+def test_verify_with_a_malformed_key_is_refused(seeded: dict[str, Any]) -> None:
+    with (
+        override_settings(ENCRYPTION_KEY="short"),
+        pytest.raises(CommandError, match=r"key settings are invalid.*E001"),
+    ):
+        run("testapp", verify=True)
+
+
+def test_verify_with_fallbacks_only_works() -> None:
+    insert(Secret, 1, label="a", token=under_untagged_fallback("t"), notes=None)
+    with override_settings(ENCRYPTION_KEY=None, ENCRYPTION_KEY_FALLBACKS=[KEY_C]):
+        token = run_json("testapp.Secret", verify=True)["fields"][0]["verify"]
+    assert (token["checked"], token["failed"]) == (1, 0)
+
+
+# Selection -----------------------------------------------------------------------------------
+
+
+def test_model_filter() -> None:
+    report = run_json("testapp.Secret")
+    assert {f["model"] for f in report["fields"]} == {"testapp.Secret"}
+    assert [f["field"] for f in report["fields"]] == ["token", "notes"]
+
+
+def test_app_filter_lists_only_models_with_encrypted_fields() -> None:
+    models = {f["model"] for f in run_json("testapp")["fields"]}
+    assert models == {
+        "testapp.Secret",
+        "testapp.Swapped",
+        "testapp.Connection",
+        "testapp.EmailProvider",
+        "testapp.MigrationSource",
+    }
+
+
+def test_models_without_encrypted_fields_are_not_listed() -> None:
+    assert run_json("auth")["fields"] == []
+    assert "No encrypted fields found" in run("auth")
+    everything = {f["model"] for f in run_json()["fields"]}
+    assert "auth.User" not in everything
+    assert "testapp.Secret" in everything
+
+
+@pytest.mark.parametrize(
+    ("selector", "message"),
+    [("nope", "No installed app with label 'nope'"), ("testapp.Nope", "has no model 'Nope'")],
+)
+def test_unknown_selector(selector: str, message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        run(selector)
+
+
+def test_missing_table_is_named(monkeypatch: Any) -> None:
+    from tests.testapp.models import Swapped
+
+    monkeypatch.setattr(Swapped._meta, "db_table", "testapp_not_migrated")
+    with pytest.raises(CommandError, match=r"Cannot read testapp\.Swapped .*migrate"):
+        run("testapp.Swapped")
+
+
+def test_unknown_database() -> None:
+    with pytest.raises(CommandError, match="Unknown database alias 'elsewhere'"):
+        run(database="elsewhere")
+
+
+def test_bad_batch_size() -> None:
+    with pytest.raises(CommandError, match="--batch-size"):
+        run(batch_size=0)
+
+
+# JSON schema ---------------------------------------------------------------------------------
+
+
+@KEYS
+def test_json_schema(seeded: dict[str, Any]) -> None:
+    report = run_json("testapp")
+    assert list(report) == ["key", "fields", "totals"]
+    assert list(report["key"]) == ["configured", "key_id", "fallbacks", "fingerprints", "errors"]
+    for entry in report["fields"]:
+        assert list(entry) == [
+            "model",
+            "field",
+            "path",
+            "encrypted",
+            "plaintext",
+            "empty",
+            "null",
+            "by_key",
+        ]
+    assert list(report["totals"]) == [
+        "fields",
+        "encrypted",
+        "plaintext",
+        "empty",
+        "null",
+        "by_key",
+    ]
+    verified = run_json("testapp", verify=True)
+    assert list(verified["fields"][0]["verify"]) == [
+        "checked",
+        "failed",
+        "failed_pks",
+        "first_error",
+        "untagged_keys",
+    ]
+    assert list(verified["totals"]["verify"]) == ["checked", "failed"]
+
+
+@KEYS
+def test_key_id_split_uses_configured_and_stored_ids() -> None:
+    """Tagged values: configured ids are counted in the aggregate, others named by GROUP BY."""
+    new = Key.from_secret("2026-11", base64.b64decode(KEY_A))
+    insert(Secret, 1, label="a", token=encrypt_with(new, "a", prefix="enc:v1:2026-11:"))
+    insert(Secret, 2, label="b", token=encrypt_with(new, "b", prefix="enc:v1:2026-11:"))
+    insert(Secret, 3, label="c", token="enc:v1:other_id:AAAA")
+    insert(Secret, 4, label="d", token="enc:v1::AAAA")  # empty id: read as untagged
+    insert(Secret, 5, label="e", token="ENC:V1:AAAA")  # the prefix is case-sensitive
+    insert(Secret, 6, label="f", token=" ")  # not empty
+    expected = row(4, 2, 0, 0, untagged=1, other_id=1, **{"2026-11": 2})
+    with override_settings(ENCRYPTION_KEY_ID="2026-11"):
+        assert counts(run_json("testapp.Secret"))["testapp.Secret", "token", None] == expected
+    with override_settings(ENCRYPTION_KEY=None):
+        assert counts(run_json("testapp.Secret"))["testapp.Secret", "token", None] == expected
+
+
+# SQL and Python agree on any document ---------------------------------------------------------
+
+LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "plain",
+            "enc:v1:",
+            "enc:v1:AAAA",
+            "enc:v1::AAAA",
+            "enc:v1:k1:AAAA",
+            "enc:v1:k2:",
+            "enc:v1:k1",
+            "enc:v1::a:b",
+            "ENC:v1:AAAA",
+            "enc:v1",
+            "énc:v1:x",
+            "{}",
+        ]
+    ),
+)
+DOCUMENTS = st.one_of(
+    st.none(),
+    st.dictionaries(
+        st.sampled_from(["client_secret", "app_secret", "configuration", "other"]),
+        st.one_of(
+            LEAVES,
+            st.lists(LEAVES, max_size=2),
+            st.dictionaries(st.sampled_from(["client_secret", "x"]), LEAVES, max_size=2),
+        ),
+        max_size=4,
+    ),
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(documents=st.lists(DOCUMENTS, min_size=1, max_size=6), tokens=st.lists(LEAVES, max_size=6))
+def test_sql_counts_match_the_python_definition(
+    documents: list[Any], tokens: list[Any], monkeypatch: Any
+) -> None:
+    clear(Connection)
+    clear(Secret)
+    for pk, document in enumerate(documents, start=1):
+        insert(Connection, pk, name="c", options=None if document is None else json.dumps(document))
+    for pk, token in enumerate(tokens, start=1):
+        insert(Secret, pk, label="s", token=token if isinstance(token, str) else None)
+    with override_settings(ENCRYPTION_KEY_ID="k1"):
+        in_sql = counts(run_json("testapp.Connection", "testapp.Secret"))
+        with monkeypatch.context() as patch:
+            patch.setattr(encryption_status, "DIALECTS", {})
+            streamed = counts(run_json("testapp.Connection", "testapp.Secret"))
+    assert in_sql == streamed
+
+
+@override_settings(
+    ENCRYPTION_KEY_ID="2026-11",
+    ENCRYPTION_KEY_FALLBACKS=[f"ab:{KEY_B}", f"cd:{KEY_C}", f"longer-id:{KEY_C}"],
+)
+def test_configured_key_ids_are_split_in_the_one_query() -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    tokens = {
+        "2026-11": 3,
+        "ab": 2,
+        "cd": 1,
+        "longer-id": 1,
+    }
+    pk = 0
+    for key_id, n in tokens.items():
+        for _ in range(n):
+            pk += 1
+            insert(Secret, pk, label="x", token=f"enc:v1:{key_id}:AAAA")
+    insert(Secret, pk + 1, label="x", token="enc:v1:AAAA")
+    insert(Secret, pk + 2, label="x", token="enc:v1:abc:AAAA")  # shares a prefix with "ab"
+    with CaptureQueriesContext(connection) as queries:
+        report = run_json("testapp.Secret")
+    token = counts(report)["testapp.Secret", "token", None]
+    assert token == row(9, 0, 0, 0, untagged=1, abc=1, **tokens)
+    # "abc" is not configured: named by one GROUP BY query after the aggregate.
+    assert len([q for q in queries.captured_queries if q["sql"].startswith("SELECT")]) == 2
+
+
+@KEYS
+def test_progress_at_verbosity_2(seeded: dict[str, Any]) -> None:
+    err = StringIO()
+    call_command("encryption_status", "testapp.Secret", verbosity=2, stdout=StringIO(), stderr=err)
+    assert "testapp.Secret: 1 aggregate query" in err.getvalue()
