@@ -1,0 +1,1 @@
+"""The one-table app that ``benchmarks/migrate_benchmark.py`` migrates."""
