@@ -1,7 +1,7 @@
 """Settings of the example project: an AuthHero-shaped app on SQLite, for local use only.
 
-``ENCRYPTION_KEY`` (and optionally ``ENCRYPTION_KEY_ID``) come from the environment, as in
-AuthHero: unset means encryption is off. ``run.py`` supplies a throwaway key when none is set.
+``ENCRYPTION_KEY`` (and optionally ``ENCRYPTION_KEY_ID`` and ``ENCRYPTION_KEY_FALLBACKS``) come
+from the environment, as in AuthHero: unset means encryption is off. ``run.py`` supplies a throwaway key when none is set.
 """
 
 from __future__ import annotations
@@ -65,3 +65,9 @@ STATIC_URL = "static/"
 
 ENCRYPTION_KEY = os.environ.get("ENCRYPTION_KEY") or None
 ENCRYPTION_KEY_ID = os.environ.get("ENCRYPTION_KEY_ID") or None
+# Older keys, read-only, comma-separated: "oldid:BASE64KEY,BASE64KEY" (see docs/key_rotation.md).
+ENCRYPTION_KEY_FALLBACKS = [
+    entry.strip()
+    for entry in os.environ.get("ENCRYPTION_KEY_FALLBACKS", "").split(",")
+    if entry.strip()
+]
