@@ -1,7 +1,8 @@
 """Settings of the example project: an AuthHero-shaped app on SQLite, for local use only.
 
 ``ENCRYPTION_KEY`` (and optionally ``ENCRYPTION_KEY_ID`` and ``ENCRYPTION_KEY_FALLBACKS``) come
-from the environment, as in AuthHero: unset means encryption is off. ``run.py`` supplies a throwaway key when none is set.
+from the environment, as in AuthHero: unset means encryption is off. ``run.py`` supplies a
+throwaway key when none is set.
 """
 
 from __future__ import annotations
