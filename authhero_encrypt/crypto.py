@@ -13,10 +13,11 @@ so they can be tested against the reference vectors alone. ``encrypt_value`` and
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
-import re
+import sys
+from binascii import a2b_base64, b2a_base64
+from functools import partial
 
 from cryptography.exceptions import InvalidTag
 
@@ -37,17 +38,60 @@ PREFIX = "enc:v1:"
 IV_BYTES = 12
 TAG_BYTES = 16
 _PREFIX_LEN = len(PREFIX)
-_PAYLOAD_RE = re.compile(r"[A-Za-z0-9_-]*")
-_B64URL_VALUES = {
-    char: value
-    for value, char in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-}
-_KEY_ID_RE = re.compile(rf"[A-Za-z0-9_-]{{1,{KEY_ID_MAX_LENGTH}}}")
+_URLSAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_KEY_ID_CHARS = frozenset(_URLSAFE)
+
+# The codec runs once per value read or written, so it sticks to ``binascii`` and
+# ``bytes.translate`` (the ``base64`` module's url-safe functions are Python wrappers around the
+# same calls) and to set and tuple lookups instead of regular expressions.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+# '+', '/' and '=' are not base64url payload characters: mapped to '*', which the strict decoder
+# refuses like any other stray byte. Padding is added after this translation.
+_FROM_URLSAFE = bytes.maketrans(b"-_+/=", b"+/***")
+# The '=' a decoder needs for each length mod 4; 1 never occurs in base64.
+_PADDING = (b"", b"", b"==", b"=")
+# A last partial group of 2 (3) characters carries 4 (2) bits more than its 1 (2) bytes: a
+# decoder ignores them, so several texts would open to the same bytes and a flipped bit could go
+# unnoticed. Only the canonical form, with those bits zero, is accepted; indexed by length mod 4.
+_FINAL_CHARS: tuple[frozenset[str], ...] = (
+    frozenset(_URLSAFE),
+    frozenset(),
+    frozenset(c for i, c in enumerate(_URLSAFE) if i & 0b1111 == 0),
+    frozenset(c for i, c in enumerate(_URLSAFE) if i & 0b11 == 0),
+)
+
+
+if sys.version_info >= (3, 11):
+    _strict_b64decode = partial(a2b_base64, strict_mode=True)
+else:  # pragma: no cover - exercised by the Python 3.10 environment of tox
+    _STANDARD_ALPHABET = frozenset(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+    )
+
+    def _strict_b64decode(data: bytes) -> bytes:
+        # Python 3.10's decoder has no strict mode and skips stray bytes (such as the '*' that
+        # stands for a character foreign to base64url), so refuse them first.
+        if not _STANDARD_ALPHABET.issuperset(data):
+            raise binascii.Error("a character outside the base64 alphabet")
+        return a2b_base64(data)
 
 
 def is_encrypted(value: object) -> bool:
     """True for a string carrying the ``enc:v1:`` prefix (whether or not it would decrypt)."""
     return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def _seal(key: Key, prefix: str, plaintext: str, iv: bytes) -> str:
+    try:
+        data = plaintext.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # Lone surrogates cannot be stored as UTF-8; AuthHero would fail the same way.
+        raise EncryptionError(
+            "The value is not valid Unicode text (it holds a lone surrogate) and cannot be "
+            "encrypted; clean it before saving."
+        ) from exc
+    token = b2a_base64(iv + key.aead.encrypt(iv, data, None), newline=False)
+    return prefix + token.translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def encrypt_with(key: Key, plaintext: str, *, iv: bytes | None = None, prefix: str = PREFIX) -> str:
@@ -59,28 +103,22 @@ def encrypt_with(key: Key, plaintext: str, *, iv: bytes | None = None, prefix: s
         iv = os.urandom(IV_BYTES)
     elif len(iv) != IV_BYTES:
         raise ValueError(f"iv must be {IV_BYTES} bytes, got {len(iv)}")
-    try:
-        data = plaintext.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        # Lone surrogates cannot be stored as UTF-8; AuthHero would fail the same way.
-        raise EncryptionError(
-            "The value is not valid Unicode text (it holds a lone surrogate) and cannot be "
-            "encrypted; clean it before saving."
-        ) from exc
-    token = base64.urlsafe_b64encode(iv + key.aead.encrypt(iv, data, None)).rstrip(b"=")
-    return prefix + token.decode("ascii")
+    return _seal(key, prefix, plaintext, iv)
 
 
 def encrypt_value(plaintext: str, ring: KeyRing | None = None) -> str:
     """Encrypt with the active key (and active key id) from settings."""
-    ring = ring or get_keyring()
+    if ring is None:
+        ring = get_keyring()
     key = ring.active
     if key is None:
         raise MissingKeyError(
             "ENCRYPTION_KEY is not set, so nothing can be encrypted. "
             "Set ENCRYPTION_KEY to the base64 of 32 random bytes (openssl rand -base64 32)."
         )
-    return encrypt_with(key, plaintext, prefix=ring.write_prefix)
+    # A fresh random IV for every value, from the OS each time: a buffered pool would be cheaper
+    # but could hand the same IV to two threads or to both sides of a fork, which breaks GCM.
+    return _seal(key, ring.write_prefix, plaintext, os.urandom(IV_BYTES))
 
 
 def _split(stored: str) -> tuple[str | None, str]:
@@ -101,83 +139,87 @@ def stored_key_id(stored: str) -> str | None:
     return _split(stored)[0]
 
 
-def _canonical(text: str, padding: int) -> bool:
-    """Whether ``text`` (plus ``padding`` '=') is the one base64url form of its bytes.
-
-    Decoders ignore the unused low bits of a last partial group and excess padding, so without
-    this several texts would open to the same value and a flipped bit could go unnoticed. Only
-    what AuthHero writes (unpadded) or the same with exact padding is accepted.
-    """
-    partial = len(text) % 4
-    if partial == 0:
-        return padding == 0
-    if partial == 1 or padding not in (0, 4 - partial):
-        return False
-    # 2 characters carry 1 byte (4 spare bits), 3 characters carry 2 bytes (2 spare bits).
-    spare = 0b1111 if partial == 2 else 0b11
-    return _B64URL_VALUES[text[-1]] & spare == 0
-
-
-def _decode_payload(payload: str, key_id: str | None) -> bytes:
-    text = payload.rstrip("=")
-    if not _PAYLOAD_RE.fullmatch(text) or not _canonical(text, len(payload) - len(text)):
-        raise DecryptionError(
-            "The stored value carries the enc:v1: prefix but its payload is not base64url text; "
-            "it was corrupted or was never written by this codec.",
-            key_id=key_id,
-        )
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except binascii.Error as exc:  # pragma: no cover - the pattern above rules this out
-        raise DecryptionError("The stored payload is not base64url text.", key_id=key_id) from exc
-    if len(raw) < IV_BYTES + TAG_BYTES:
-        raise DecryptionError(
-            f"The stored payload is truncated: {len(raw)} bytes, fewer than the "
-            f"{IV_BYTES + TAG_BYTES} that an IV and a GCM tag need.",
-            key_id=key_id,
-        )
-    return raw
-
-
-def _open(key: Key, raw: bytes) -> bytes:
-    return key.aead.decrypt(raw[:IV_BYTES], raw[IV_BYTES:], None)
-
-
-def decrypt_with(ring: KeyRing, stored: str) -> str:
-    """Decrypt ``stored`` with the keys of ``ring``; legacy plaintext comes back unchanged."""
-    if not stored.startswith(PREFIX):
-        return stored
-    key_id, payload = _split(stored)
-    if key_id is not None and not _KEY_ID_RE.fullmatch(key_id):
+def _checked_key_id(key_id: str | None) -> str | None:
+    if key_id is not None and (
+        len(key_id) > KEY_ID_MAX_LENGTH or not _KEY_ID_CHARS.issuperset(key_id)
+    ):
         # Not a key id this codec could have written; the text is not echoed, since a value that
         # merely starts with the prefix may be a secret.
         raise DecryptionError(
             "The stored value carries the enc:v1: prefix but its key id is malformed; "
             "it was corrupted or was never written by this codec."
         )
-    raw = _decode_payload(payload, key_id)
-    if key_id is not None:
-        key = ring.by_id.get(key_id)
-        if key is None:
-            if not ring.untagged:
-                raise _missing_key(key_id)
-            raise DecryptionError(
-                f"The value was encrypted with key id {key_id!r}, which is not configured. "
-                f'Add that key to ENCRYPTION_KEY_FALLBACKS as "{key_id}:BASE64KEY".',
-                key_id=key_id,
-            )
-        try:
-            data = _open(key, raw)
-        except InvalidTag as exc:
-            raise DecryptionError(
-                f"The value does not authenticate under key id {key_id!r}: it was tampered with, "
-                "or that id names a different key than the one that wrote it.",
-                key_id=key_id,
-            ) from exc
-    else:
-        if not ring.untagged:
+    return key_id
+
+
+def _not_base64url(key_id: str | None) -> DecryptionError:
+    return DecryptionError(
+        "The stored value carries the enc:v1: prefix but its payload is not base64url text; "
+        "it was corrupted or was never written by this codec.",
+        key_id=key_id,
+    )
+
+
+def _unpadded(payload: str, key_id: str | None) -> tuple[str, int]:
+    """``payload`` and its length mod 4 once any '=' is dropped, for a canonical payload only.
+
+    Canonical is what AuthHero writes (unpadded) or the same with exactly the padding a padded
+    writer adds, and a last character whose unused bits are zero.
+    """
+    if not payload:
+        return payload, 0  # found truncated next
+    text = payload.rstrip("=")
+    partial = len(text) % 4
+    padding = len(payload) - len(text)
+    if (padding and (partial < 2 or padding != 4 - partial)) or (
+        text[-1:] not in _FINAL_CHARS[partial]
+    ):
+        raise _not_base64url(key_id)
+    return text, partial
+
+
+def _truncated(size: int, key_id: str | None) -> DecryptionError:
+    return DecryptionError(
+        f"The stored payload is truncated: {size} bytes, fewer than the "
+        f"{IV_BYTES + TAG_BYTES} that an IV and a GCM tag need.",
+        key_id=key_id,
+    )
+
+
+def decrypt_with(ring: KeyRing, stored: str) -> str:
+    """Decrypt ``stored`` with the keys of ``ring``; legacy plaintext comes back unchanged."""
+    # The hot path of every read, kept in one function: parsing, canonical base64url decoding
+    # and opening with the first key; anything unusual is handed to the helpers above and below.
+    if not stored.startswith(PREFIX):
+        return stored
+    key_id: str | None = None
+    payload = stored[_PREFIX_LEN:]
+    if ":" in payload:
+        key_id, payload = _split(stored)
+        key_id = _checked_key_id(key_id)
+    partial = len(payload) % 4
+    if payload[-1:] not in _FINAL_CHARS[partial]:
+        # Padding, an empty payload, a length of 1 mod 4 (no character ends that), a stray or
+        # non-canonical last character: rarely seen, so checked off the hot path.
+        payload, partial = _unpadded(payload, key_id)
+    try:
+        raw = _strict_b64decode(
+            payload.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[partial]
+        )
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise _not_base64url(key_id) from exc
+    if len(raw) < IV_BYTES + TAG_BYTES:
+        raise _truncated(len(raw), key_id)
+    if key_id is None:
+        keys = ring.untagged
+        if not keys:
             raise _missing_key(None)
-        data = _try_untagged(ring, raw)
+        try:
+            data = keys[0].aead.decrypt(raw[:IV_BYTES], raw[IV_BYTES:], None)
+        except InvalidTag as exc:
+            data = _try_fallbacks(ring, raw, exc)
+    else:
+        data = _open_tagged(ring, key_id, raw)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -187,12 +229,32 @@ def decrypt_with(ring: KeyRing, stored: str) -> str:
         ) from exc
 
 
-def _try_untagged(ring: KeyRing, raw: bytes) -> bytes:
-    # The GCM tag tells which key is right, so trying each key in turn is safe.
-    last: InvalidTag | None = None
-    for key in ring.untagged:
+def _open_tagged(ring: KeyRing, key_id: str, raw: bytes) -> bytes:
+    key = ring.by_id.get(key_id)
+    if key is None:
+        if not ring.untagged:
+            raise _missing_key(key_id)
+        raise DecryptionError(
+            f"The value was encrypted with key id {key_id!r}, which is not configured. "
+            f'Add that key to ENCRYPTION_KEY_FALLBACKS as "{key_id}:BASE64KEY".',
+            key_id=key_id,
+        )
+    try:
+        return key.aead.decrypt(raw[:IV_BYTES], raw[IV_BYTES:], None)
+    except InvalidTag as exc:
+        raise DecryptionError(
+            f"The value does not authenticate under key id {key_id!r}: it was tampered with, "
+            "or that id names a different key than the one that wrote it.",
+            key_id=key_id,
+        ) from exc
+
+
+def _try_fallbacks(ring: KeyRing, raw: bytes, last: InvalidTag) -> bytes:
+    # The first untagged key failed. The GCM tag tells which key is right, so trying each of the
+    # others in turn is safe.
+    for key in ring.untagged[1:]:
         try:
-            return _open(key, raw)
+            return key.aead.decrypt(raw[:IV_BYTES], raw[IV_BYTES:], None)
         except InvalidTag as exc:
             last = exc
     raise DecryptionError(
@@ -213,4 +275,4 @@ def _missing_key(key_id: str | None) -> MissingKeyError:
 
 def decrypt_value(stored: str, ring: KeyRing | None = None) -> str:
     """Decrypt with the keys from settings; legacy plaintext comes back unchanged."""
-    return decrypt_with(ring or get_keyring(), stored)
+    return decrypt_with(get_keyring() if ring is None else ring, stored)
