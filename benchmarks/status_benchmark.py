@@ -50,6 +50,8 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+from scratch_postgres import postgres_settings, recreate_database
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_DATABASE = "bench_status"
 TABLE = "status_benchmark_row"
@@ -62,15 +64,7 @@ DISTINCT = 1000  # distinct ciphertexts per kind, cycled through the rows
 def database_settings(args: argparse.Namespace) -> dict[str, Any]:
     if args.database == "sqlite":
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": args.sqlite_path}
-    env = os.environ.get
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": PG_DATABASE,
-        "HOST": env("BENCH_PG_HOST", "127.0.0.1"),
-        "PORT": env("BENCH_PG_PORT", "5432"),
-        "USER": env("BENCH_PG_USER", "postgres"),
-        "PASSWORD": env("BENCH_PG_PASSWORD", ""),
-    }
+    return postgres_settings(PG_DATABASE)
 
 
 def setup_django(args: argparse.Namespace) -> None:
@@ -264,20 +258,7 @@ def run_phase(args: argparse.Namespace, phase: str) -> dict[str, Any]:
 
 
 def create_pg_database(args: argparse.Namespace, *, drop: bool) -> None:
-    import psycopg
-
-    config = database_settings(args)
-    with psycopg.connect(
-        host=config["HOST"],
-        port=config["PORT"],
-        user=config["USER"],
-        password=config["PASSWORD"],
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE}")
-        if not drop:
-            conn.execute(f"CREATE DATABASE {PG_DATABASE}")
+    recreate_database(PG_DATABASE, drop_only=drop)
 
 
 def main() -> None:
