@@ -19,6 +19,10 @@ from django.test import override_settings
 from authhero_encrypt.checks import check_encryption_enabled, check_key_settings
 from tests.keys import KEY_A, KEY_B, KEY_C
 
+# Django 6.1's check command passes the databases to model checks, and JSONField's own check
+# then asks SQLite whether it supports JSON: a query.
+pytestmark = pytest.mark.django_db
+
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_KEY = base64.b64encode(bytes(range(100, 148))).decode()  # 48 bytes
 HEX_KEY = bytes(range(200, 232)).hex()

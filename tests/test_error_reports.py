@@ -71,12 +71,13 @@ def test_a_failing_json_read_reports_no_plaintext_of_the_paths_already_decrypted
     assert FIRST_SECRET not in text
 
 
-def test_filter_on_none_is_isnull_for_both_kinds_of_field():
+def test_filter_on_none_is_isnull():
     empty = Secret.objects.create(label="none", token=None)
     Secret.objects.create(label="set", token="value")
     assert list(Secret.objects.filter(token=None)) == [empty]
     assert list(Secret.objects.exclude(token=None).values_list("label", flat=True)) == ["set"]
-    assert Connection.objects.filter(options=None).count() == 0
+    # (JSONField=None means the JSON null document, which Django 6.1 deprecates: not asserted.)
+    assert Connection.objects.filter(options__isnull=True).count() == 0
 
 
 def test_exact_with_a_value_is_still_refused():
