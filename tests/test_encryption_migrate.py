@@ -894,6 +894,7 @@ def test_killed_run_leaves_nothing_half_written_and_a_rerun_finishes(tmp_path):
                 break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
+    proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
 
     ring = KeyRing.from_keys(NEW, [OLD, OLDER])
