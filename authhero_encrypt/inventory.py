@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.db import connections
+from django.db import connections, router
 
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.json import JSONPathEncryptedField
@@ -78,15 +78,19 @@ def _models_for(selectors: Sequence[str]) -> list[type[Model]]:
     return chosen
 
 
-def find_targets(selectors: Sequence[str] = ()) -> list[Target]:
+def find_targets(selectors: Sequence[str] = (), *, using: str | None = None) -> list[Target]:
     """Every encrypted field and JSON path of the selected models (all installed by default).
 
     ``selectors`` are ``app_label`` or ``app_label.Model``; an unknown one raises ``LookupError``.
     Proxy and unmanaged models are skipped: their rows belong to another model or to nobody here.
+    With ``using``, so are the models the routers keep out of that database (as ``dumpdata``
+    does): they have no table there.
     """
     targets: list[Target] = []
     for model in _models_for(selectors):
         if model._meta.proxy or not model._meta.managed:
+            continue
+        if using is not None and not router.allow_migrate_model(using, model):
             continue
         for field in encrypted_fields(model):
             if isinstance(field, JSONPathEncryptedField):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields.json import JSONPathEncryptedField
@@ -438,11 +438,9 @@ class Command(BaseCommand):
                 "list the previous keys in ENCRYPTION_KEY_FALLBACKS, then rerun."
             )
         try:
-            targets = find_targets(selectors)
+            targets = find_targets(selectors, using=database)
         except LookupError as exc:
             raise CommandError(str(exc)) from exc
-        # As encryption_status does: only the models the routers place on this database.
-        targets = [t for t in targets if router.allow_migrate_model(database, t.model)]
 
         connection = connections[database]
         tables = set(connection.introspection.table_names())

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.core.checks import ERROR
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from authhero_encrypt.checks import check_key_settings
 from authhero_encrypt.crypto import PREFIX, decrypt_with, stored_key_id
@@ -667,15 +667,13 @@ class Command(BaseCommand):
         if database not in connections:
             raise CommandError(f"Unknown database alias {database!r}; see settings.DATABASES.")
         try:
-            targets = find_targets(selectors)
+            targets = find_targets(selectors, using=database)
         except LookupError as exc:
             raise CommandError(str(exc)) from None
         self.verbosity = verbosity
         keys = KeyStatus.load()
         verifier = self._verifier(keys) if verify else None
         connection = connections[database]
-        # As dumpdata does: a model the routers keep out of this database has no table in it.
-        targets = [t for t in targets if router.allow_migrate_model(database, t.model)]
         # The configured key ids let the aggregate query split the encrypted values by key
         # without a second query; without them (no key, broken settings) it is still exact.
         known_ids = tuple(keys.ring.by_id) if keys.ring is not None else ()
