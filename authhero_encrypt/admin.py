@@ -34,7 +34,6 @@ from django.contrib import admin
 from django.contrib.admin import widgets as admin_widgets
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import ExpressionWrapper, F
 from django.db.models.constants import LOOKUP_SEP
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -51,6 +50,7 @@ from authhero_encrypt.admin_checks import (
 from authhero_encrypt.crypto import IV_BYTES, PREFIX, TAG_BYTES, is_encrypted, stored_key_id
 from authhero_encrypt.exceptions import InvalidKeyError
 from authhero_encrypt.fields.base import EncryptedFieldMixin
+from authhero_encrypt.fields.expressions import StoredText
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.inventory import load_json
 from authhero_encrypt.json_paths import Path, PathTrie, path_text
@@ -160,9 +160,9 @@ def _details(leaves: Iterable[tuple[Path, str, str]]) -> str:
 # Stored values -----------------------------------------------------------------------------------
 
 
-def _stored_expression(lookup: str) -> ExpressionWrapper[Any]:
+def _stored_expression(lookup: str) -> StoredText:
     # The column as text, without the field's converter: the stored form, not the plaintext.
-    return ExpressionWrapper(F(lookup), output_field=models.TextField())
+    return StoredText(lookup)
 
 
 def _stored_alias(lookup: str) -> str:

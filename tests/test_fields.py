@@ -56,7 +56,8 @@ def assert_ciphertext(stored: object, plaintext: str, *, key_id: str | None = No
     assert stored.startswith(prefix)
     assert stored != plaintext
     if set(plaintext) - BASE64URL:
-        assert plaintext not in stored
+        # The prefix holds ':' of its own; the payload is base64url, so it cannot hold this.
+        assert plaintext not in stored[len(prefix) :]
     assert decrypt_value(stored) == plaintext
 
 
@@ -708,7 +709,11 @@ def test_loaddata_refuses_ciphertext_from_an_unknown_key(tmp_path: Path):
 
 # Lone surrogates cannot be encoded as UTF-8 (EncryptionError, as in AuthHero). NUL is kept:
 # the column only ever sees base64url, so even PostgreSQL, which refuses NUL in text, stores it.
-any_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=100)
+# Text that starts with the prefix is ciphertext by the storage rule (and hypothesis draws the
+# constants of the code it tests), so the property is about every other text.
+any_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=100).filter(
+    lambda text: not text.startswith(PREFIX)
+)
 # Stored as is when the key is unset, so NUL is left out where the database refuses it.
 storable_text = st.text(
     alphabet=st.characters(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from authhero_encrypt.fields.expressions import StoredText
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.fields.scalar import EncryptedCharField, EncryptedTextField
 
-__all__ = ["EncryptedCharField", "EncryptedTextField", "JSONPathEncryptedField"]
+__all__ = ["EncryptedCharField", "EncryptedTextField", "JSONPathEncryptedField", "StoredText"]

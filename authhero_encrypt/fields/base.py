@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.core import checks
-from django.core.exceptions import FieldError
-from django.db import DatabaseError, transaction
+from django.core.exceptions import FieldError, ValidationError
+from django.db import DatabaseError, models, transaction
+from django.db.models.expressions import Case, Value
+from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
+from django.utils.functional import cached_property
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
-from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
+from authhero_encrypt.exceptions import (
+    DecryptionError,
+    EncryptionError,
+    InvalidKeyError,
+    MissingKeyError,
+)
+from authhero_encrypt.fields.expressions import EncryptedCol
 from authhero_encrypt.keys import KeyRing, get_keyring
 
 if TYPE_CHECKING:
@@ -110,6 +119,7 @@ class EncryptedFieldMixin:
     if TYPE_CHECKING:
         model: type[Model]
         name: str
+        attname: str
         column: str
         _unique: bool
         db_index: bool
@@ -117,6 +127,99 @@ class EncryptedFieldMixin:
 
     def label(self) -> str:
         return f"{self.model._meta.label}.{self.name}"
+
+    # Expressions ---------------------------------------------------------------------------
+    # Every reference Django makes to the column goes through get_col(); the column it hands
+    # back refuses to be compiled where SQL would compute on ciphertext (see expressions.py).
+
+    def get_col(self, alias: str, output_field: Any = None) -> Any:
+        if alias == self.model._meta.db_table and (output_field is None or output_field is self):
+            return self.cached_col
+        return EncryptedCol(alias, self, output_field)  # type: ignore[arg-type]
+
+    @cached_property
+    def cached_col(self) -> EncryptedCol:
+        return EncryptedCol(self.model._meta.db_table, self)  # type: ignore[arg-type]
+
+    def path_kind(self, path: tuple[str, ...]) -> str:
+        """How a JSON key path relates to the secrets: ``secret``, ``holds`` or ``plain``."""
+        return "secret"
+
+    def allows_owner(self, owner: Any, path: tuple[str, ...]) -> bool:
+        """Whether ``owner``, an expression or lookup using the column, is safe on ciphertext."""
+        return False
+
+    def expression_error(self, problem: str, path: tuple[str, ...] = ()) -> FieldError:
+        where = self.label() + (f" key '{'.'.join(path)}'" if path else "")
+        return FieldError(
+            f"{where} is encrypted at rest, so it cannot be used in {problem}: the database "
+            "only sees ciphertext, so the answer would be about the ciphertext. Select the field "
+            "itself (values(), only(), instances) and work on the plaintext in Python."
+        )
+
+    # Writes of expressions -----------------------------------------------------------------
+    # Django compiles an expression's SQL without asking the field to prepare its value, so a
+    # write of anything but a plain value would land in the clear. A literal in Value() is
+    # sealed as save() would seal it; every other expression is refused before SQL is sent.
+
+    def stored_literal(self, value: Any) -> Any:
+        """The value to write for the plain ``value``, in the form the column holds."""
+        raise NotImplementedError
+
+    def plain_output_field(self) -> models.Field[Any, Any]:
+        """A field that writes a stored value as it is, for a sealed ``Value``."""
+        return models.TextField()
+
+    def pre_save(self, model_instance: Model, add: bool) -> Any:
+        value = super().pre_save(model_instance, add)  # type: ignore[misc]
+        if not hasattr(value, "resolve_expression"):
+            return value
+        if isinstance(value, Value):
+            # The literal goes through the usual path, which encrypts it. JSON null is the one
+            # Value kept, because a bare None would store SQL NULL instead.
+            return value if value.value is None else value.value
+        raise self.write_expression_error(value, "save()")
+
+    def get_placeholder(self, value: Any, compiler: Any, connection: BaseDatabaseWrapper) -> str:
+        # Called by QuerySet.update() and bulk_update() for every value, right before the
+        # value is compiled; an expression here is a resolved copy, so sealing it in place
+        # changes nobody else's object.
+        if hasattr(value, "as_sql"):
+            self.seal_expression(value)
+        return "%s"
+
+    def seal_expression(self, expression: Any) -> None:
+        if isinstance(expression, Value):
+            if expression.value is None or expression._output_field_or_none is self:  # type: ignore[attr-defined]
+                return  # NULL, or a Value that prepares itself through this field
+            expression.value = self.stored_literal(expression.value)
+            expression.output_field = self.plain_output_field()
+            expression.__dict__.pop("_output_field_or_none", None)
+        elif isinstance(expression, Case):
+            # bulk_update(): CASE WHEN pk=... THEN Value(v, output_field=field) ... END.
+            for when in expression.cases:
+                self.seal_expression(when.result)
+            self.seal_expression(expression.default)
+        elif isinstance(expression, Cast) and expression._output_field_or_none is self:  # type: ignore[attr-defined]
+            self.seal_expression(expression.get_source_expressions()[0])
+        else:
+            raise self.write_expression_error(expression, "update()")
+
+    def write_expression_error(self, expression: Any, where: str) -> FieldError:
+        return FieldError(
+            f"{self.label()} is encrypted at rest, so {where} cannot set it from "
+            f"{type(expression).__name__}(): the database would compute the value and store it "
+            "in plaintext. Nothing was written. Pass a plain value (it is encrypted as save() "
+            "would), or load the rows, change them in Python and save them."
+        )
+
+    def ciphertext_input_error(self, where: str = "") -> ValidationError:
+        return ValidationError(
+            "This value%(where)s starts with '%(prefix)s', the prefix of stored ciphertext. "
+            "Enter the secret itself: a value typed in is never taken as ciphertext.",
+            code="ciphertext",
+            params={"where": where, "prefix": PREFIX},
+        )
 
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
@@ -164,6 +267,32 @@ class EncryptedFieldMixin:
                         id=f"authhero_encrypt.{code}",
                     )
                 )
+        errors.extend(self._check_ordering())
+        return errors
+
+    def _check_ordering(self) -> list[checks.CheckMessage]:
+        # Meta.ordering applies to every query of the model, so it would fail at run time on
+        # the first list; say so when the project starts instead.
+        errors: list[checks.CheckMessage] = []
+        for item in self.model._meta.ordering or ():
+            name = getattr(getattr(item, "expression", item), "name", item)
+            if not isinstance(name, str):
+                continue
+            first, *path = name.lstrip("-+").split("__")
+            if first not in (self.name, self.attname):
+                continue
+            if path and self.path_kind(tuple(path)) == "plain":
+                continue
+            errors.append(
+                checks.Error(
+                    f"Meta.ordering sorts {self.model._meta.label} by '{name.lstrip('-+')}', "
+                    "which is encrypted at rest: the database would sort ciphertext, so every "
+                    "query of the model is refused.",
+                    hint="Order by a plaintext field (or a plaintext JSON key).",
+                    obj=self,
+                    id="authhero_encrypt.E105",
+                )
+            )
         return errors
 
     def deconstruct(self) -> Any:
@@ -174,6 +303,8 @@ class EncryptedFieldMixin:
         return name, path, args, kwargs
 
     def write_error(self, exc: EncryptionError) -> EncryptionError:
+        if isinstance(exc, InvalidKeyError):
+            return rewrap(exc, f"Cannot store {self.label()}: the key settings are invalid")
         if isinstance(exc, MissingKeyError):
             return rewrap(exc, f"Refusing to store an enc:v1: value in {self.label()}")
         return rewrap(
@@ -194,6 +325,16 @@ class EncryptedStringMixin(EncryptedFieldMixin):
             return store(get_keyring(), value)
         except EncryptionError as exc:
             raise self.write_error(exc) from exc
+
+    def stored_literal(self, value: Any) -> Any:
+        return self.get_prep_value(value)
+
+    def validate(self, value: Any, model_instance: Model | None) -> None:
+        super().validate(value, model_instance)  # type: ignore[misc]
+        # Model validation runs for every ModelForm and the admin: taking pasted ciphertext
+        # as stored text would make any form that saves and shows a secret a decryption oracle.
+        if isinstance(value, str) and value.startswith(PREFIX):
+            raise self.ciphertext_input_error()
 
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
         if value is None or not value.startswith(PREFIX):

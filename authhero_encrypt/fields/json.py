@@ -9,7 +9,13 @@ from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models import Transform
 from django.db.models.expressions import Value
-from django.db.models.fields.json import ContainedBy, DataContains, JSONExact, KeyTransform
+from django.db.models.fields.json import (
+    ContainedBy,
+    DataContains,
+    HasKeyLookup,
+    JSONExact,
+    KeyTransform,
+)
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
@@ -50,13 +56,18 @@ class _GuardedKeyTransform(KeyTransform):
     path_node: PathTrie | None
 
     def get_transform(self, name: str) -> Any:
+        registered = self.secret_field.registered_transform(name)
+        if registered is not None:
+            return registered
         return self.secret_field.key_transform(name, self.path_node, key_path_of(self))
 
     def get_lookup(self, lookup_name: str) -> Any:
         # A key with secret paths below it holds ciphertext, so comparing it as a whole
         # (options__configuration={...}, __icontains) would silently match nothing or match the
-        # ciphertext, as for the whole document.
-        found = super().get_lookup(lookup_name)
+        # ciphertext, as for the whole document. Lookups registered on JSONField (or on this
+        # field class) apply to a key as they would on a JSONField.
+        own = self._get_lookup(lookup_name)  # type: ignore[attr-defined]
+        found = own or self.secret_field.key_lookup(lookup_name)
         if (
             found is not None
             and self.path_node is not None
@@ -132,7 +143,9 @@ class _NullOnlyJSONExact(JSONExact):
     """``options=None``: the JSON ``null`` document, which holds no secret; nothing else."""
 
     def get_prep_lookup(self) -> Any:
-        if self.rhs is not None:
+        # JSON null may also be spelled Value(None, JSONField()), as on a JSONField.
+        null = self.rhs is None or (isinstance(self.rhs, Value) and self.rhs.value is None)
+        if not null:
             raise self.lhs.output_field.document_error((), self.lookup_name)
         return super().get_prep_lookup()
 
@@ -207,7 +220,34 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
         raise self.document_error((), lookup_name)
 
     def get_transform(self, lookup_name: str) -> Any:
+        registered = self.registered_transform(lookup_name)
+        if registered is not None:
+            return registered  # the guard refuses it over the whole document when compiled
         return self.key_transform(lookup_name, self.path_trie, ())
+
+    def key_lookup(self, lookup_name: str) -> Any:
+        """The lookup a key takes when its transform has none: JSONField's, containment vetted."""
+        if lookup_name == "contains":
+            return _GuardedDataContains
+        if lookup_name == "contained_by":
+            return _GuardedContainedBy
+        return models.JSONField.get_lookup(self, lookup_name)
+
+    def registered_transform(self, name: str) -> Any:
+        """A transform registered on ``JSONField`` or this class; ``None`` for a key name."""
+        return super(models.JSONField, self).get_transform(name)
+
+    def path_kind(self, path: tuple[str, ...]) -> str:
+        parent = self.path_trie.node_at(path[:-1])
+        if parent is not None and parent.is_secret(path[-1]):
+            return "secret"
+        return "holds" if self.path_trie.node_at(path) is not None else "plain"
+
+    def allows_owner(self, owner: Any, path: tuple[str, ...]) -> bool:
+        # Key presence, JSON null and containment of documents the lookups have vetted.
+        return isinstance(
+            owner, (HasKeyLookup, _NullOnlyJSONExact, _GuardedDataContains, _GuardedContainedBy)
+        )
 
     def key_transform(
         self, key: str, node: PathTrie | None, at: Path
@@ -221,7 +261,10 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
 
     def encrypt_document(self, document: Any) -> Any:
         """A copy of ``document`` with every secret leaf in its stored form."""
-        ring = get_keyring()
+        try:
+            ring = get_keyring()
+        except EncryptionError as exc:
+            raise self.write_error(exc) from exc
 
         def encrypt(path: Path, value: str) -> str:
             try:
@@ -234,6 +277,19 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
                 ) from exc
 
         return self.path_trie.transform(document, encrypt)
+
+    def stored_literal(self, value: Any) -> Any:
+        return self.encrypt_document(value)
+
+    def plain_output_field(self) -> models.Field[Any, Any]:
+        return models.JSONField(encoder=self.encoder)
+
+    def validate(self, value: Any, model_instance: Model | None) -> None:
+        super().validate(value, model_instance)
+        # As for the scalar fields: pasted ciphertext at a secret path is refused.
+        for path, leaf in self.path_trie.secrets(value):
+            if leaf.startswith(PREFIX):
+                raise self.ciphertext_input_error(f" at '{path_text(path)}'")
 
     def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
         if isinstance(value, Value) and isinstance(value.output_field, models.JSONField):

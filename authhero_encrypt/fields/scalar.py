@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.core import checks
 from django.db import connections, models
@@ -33,6 +33,10 @@ def stored_length(max_length: int) -> int:
     return len(PREFIX) + KEY_ID_MAX_LENGTH + 1 + 4 * math.ceil(payload / 3)
 
 
+def _valid_length(max_length: object) -> TypeGuard[int]:
+    return isinstance(max_length, int) and not isinstance(max_length, bool) and max_length > 0
+
+
 class EncryptedCharField(EncryptedStringMixin, models.CharField):  # type: ignore[type-arg,misc]
     """A ``CharField`` stored as ``enc:v1:`` ciphertext.
 
@@ -44,14 +48,14 @@ class EncryptedCharField(EncryptedStringMixin, models.CharField):  # type: ignor
 
     def db_type_parameters(self, connection: BaseDatabaseWrapper) -> DictWrapper[Any]:
         params = dict(self.__dict__)
-        if self.max_length is not None:
+        if _valid_length(self.max_length):
             params["max_length"] = stored_length(self.max_length)
         return DictWrapper(params, connection.ops.quote_name, "qn_")
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
-        if self.max_length is None:
-            return errors
+        if not _valid_length(self.max_length):
+            return errors  # Django's own fields.E120 / E121 say what is wrong with it
         width = stored_length(self.max_length)
         for alias in kwargs.get("databases") or ():
             if connections[alias].vendor == "mysql" and width > MYSQL_MAX_VARCHAR:
