@@ -102,3 +102,72 @@ def test_the_report_helper_sees_frame_locals():
     assert exc is not None
     with override_settings(DEBUG=False):
         assert "visible-local-value" in report(exc)
+
+
+# Other rows and other columns: what Django's own frames above the field hold ---------------------
+
+EARLIER_TOKEN = "earlier-row-token-plaintext"
+EARLIER_NOTES = "earlier-row-notes-plaintext"
+SAME_ROW_TOKEN = "same-row-token-decrypted-first"
+EARLIER_JSON = "earlier-row-json-secret-plaintext"
+
+
+def tampered() -> str:
+    return "enc:v1:" + "A" * 40
+
+
+def seed_two_secret_rows() -> None:
+    Secret.objects.create(label="one", token=EARLIER_TOKEN, notes=EARLIER_NOTES)
+    bad = Secret.objects.create(label="two", token=SAME_ROW_TOKEN, notes="replaced below")
+    table = connection.ops.quote_name(Secret._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET notes = %s WHERE id = %s", [tampered(), bad.pk])
+
+
+READS = {
+    "instances": lambda qs: list(qs),
+    "iterator": lambda qs: list(qs.iterator(chunk_size=10)),
+    "values": lambda qs: list(qs.values("token", "notes")),
+    "values_list": lambda qs: list(qs.values_list("label", "token", "notes")),
+}
+
+
+def both_reports(exc: BaseException) -> str:
+    reporter = ExceptionReporter(None, type(exc), exc, exc.__traceback__)
+    return html.unescape(reporter.get_traceback_html()) + reporter.get_traceback_text()
+
+
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+@override_settings(DEBUG=False)
+def test_a_failing_read_reports_no_plaintext_of_other_rows_or_columns(read):
+    seed_two_secret_rows()
+    with pytest.raises(DecryptionError) as caught:
+        read(Secret.objects.order_by("id"))
+    text = both_reports(caught.value)
+    assert "testapp.Secret.notes" in text
+    for plaintext in (EARLIER_TOKEN, EARLIER_NOTES, SAME_ROW_TOKEN):
+        assert plaintext not in text
+
+
+@override_settings(DEBUG=False)
+def test_a_failing_json_read_reports_no_plaintext_of_the_previous_row():
+    Connection.objects.create(name="one", options={"client_secret": EARLIER_JSON})
+    seed_half_tampered_connection()
+    with pytest.raises(DecryptionError) as caught:
+        list(Connection.objects.order_by("id"))
+    text = both_reports(caught.value)
+    assert "configuration.client_secret" in text
+    assert EARLIER_JSON not in text
+    assert FIRST_SECRET not in text
+
+
+@override_settings(ENCRYPTION_KEY="not a key")
+def test_a_malformed_key_at_write_time_names_the_setting():
+    with pytest.raises(InvalidKeyError) as caught:
+        Secret.objects.create(label="x", token="plain value")
+    message = str(caught.value)
+    assert "ENCRYPTION_KEY" in message
+    assert "testapp.Secret.token" in message
+    assert "no configured key decrypts" not in message
+    with pytest.raises(InvalidKeyError, match="ENCRYPTION_KEY"):
+        Connection.objects.create(name="x", options={"client_secret": "plain"})

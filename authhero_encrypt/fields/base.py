@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from django.core import checks
@@ -10,6 +12,7 @@ from django.db import DatabaseError, models, transaction
 from django.db.models.expressions import Case, Value
 from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from django.db.models import Model
 
 PUBLIC_MODULE = "authhero_encrypt.fields"
+_APPLY_CONVERTERS = SQLCompiler.apply_converters.__code__
 _MAX_PKS_NAMED = 3
 
 
@@ -65,6 +69,40 @@ def without_frames(exc: EncryptionError) -> EncryptionError:
         current.__traceback__ = None
         current = current.__cause__ or current.__context__
     return exc
+
+
+_HIDDEN = "[decrypted value removed from this report]"
+
+
+def scrub_rows_above(frame: FrameType | None) -> None:
+    """Blank the decrypted values in the result rows that Django's frames above a failed read hold.
+
+    A read fails inside ``SQLCompiler.apply_converters``, whose ``row`` already holds the
+    plaintext of the row's earlier encrypted columns, while ``ModelIterable`` (and the other
+    iterables) still hold the previous row, decrypted. Error reports print every frame's locals,
+    and no field can reach those frames' variables, but the rows are lists that the failed
+    iteration is about to drop: their encrypted positions are overwritten in place.
+    """
+    while frame is not None and frame.f_code is not _APPLY_CONVERTERS:
+        frame = frame.f_back
+    if frame is None:
+        return
+    converters = frame.f_locals.get("converters") or ()
+    current = frame.f_locals.get("row")
+    positions = [
+        position
+        for position, (functions, _expression) in converters
+        if any(isinstance(getattr(f, "__self__", None), EncryptedFieldMixin) for f in functions)
+    ]
+    if not positions or not isinstance(current, list):
+        return
+    width = len(current)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("django.db."):
+        for value in list(frame.f_locals.values()):
+            if isinstance(value, list) and len(value) == width and value is not converters:
+                for position in positions:
+                    value[position] = _HIDDEN
+        frame = frame.f_back
 
 
 def primary_keys_holding(
@@ -243,6 +281,7 @@ class EncryptedFieldMixin:
     def read_error(
         self, exc: DecryptionError, stored: str, connection: BaseDatabaseWrapper, where: str = ""
     ) -> EncryptionError:
+        scrub_rows_above(sys._getframe(1))
         pks = primary_keys_holding(self.model, self.column, f"%{like_escape(stored)}%", connection)
         rows = ", ".join(repr(pk) for pk in pks) if pks else "unknown"
         return rewrap(exc, f"Cannot read {self.label()}{where} (primary key {rows})")
