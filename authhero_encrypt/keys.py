@@ -31,6 +31,7 @@ __all__ = [
     "parse_fallback",
     "parse_key_id",
     "parse_pad_payload",
+    "uses_urlsafe_alphabet",
 ]
 
 KEY_BYTES = 32
@@ -75,6 +76,15 @@ def load_encryption_key(text: object, *, setting: str = "ENCRYPTION_KEY") -> byt
             f"{setting} must decode to {KEY_BYTES} bytes (got {len(key)}).{hint} {_GENERATE_HINT}"
         )
     return key
+
+
+@sensitive_variables()
+def uses_urlsafe_alphabet(text: object) -> bool:
+    """Whether key text is spelled with url-safe base64's ``-`` or ``_``.
+
+    Accepted here, but AuthHero's ``loadEncryptionKey`` refuses such a key (check W003).
+    """
+    return isinstance(text, str) and ("-" in text or "_" in text)
 
 
 def parse_key_id(
