@@ -778,13 +778,15 @@ class EncryptedFieldsAdminMixin(_AdminBase):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> Any:
-        mark_secrets_sensitive(request, self._posted_secret_names(request))
+        if request.method == "POST":
+            mark_secrets_sensitive(request, self._posted_secret_names(request))
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:
-        mark_secrets_sensitive(request, self._posted_secret_names(request))
+        if request.method == "POST":
+            mark_secrets_sensitive(request, self._posted_secret_names(request))
         return super().changelist_view(request, extra_context)
 
     def _posted_secret_names(self, request: HttpRequest) -> set[str]:

@@ -1182,6 +1182,9 @@ def test_sensitive_parameters_already_set_are_kept(rf, admin_user):
     request.sensitive_post_parameters = "__ALL__"
     admin_module.mark_secrets_sensitive(request, ["client_secret"])
     assert request.sensitive_post_parameters == "__ALL__"
+    get = rf.get(url(demo.Client), {"client_secret": "x"})
+    admin_module.mark_secrets_sensitive(get, ["client_secret"])
+    assert not hasattr(get, "sensitive_post_parameters")
 
 
 def test_list_edit_of_a_legacy_row_encrypts_its_secret(admin_client, demo_rows, monkeypatch):
