@@ -4,17 +4,20 @@ Put :class:`EncryptedFieldsAdminMixin` in front of ``admin.ModelAdmin`` and ever
 the model is handled:
 
 * list columns and read-only views show a status badge (``encrypted``, ``encrypted, key <id>``,
-  ``legacy plaintext``, ``empty``) worked out from the *stored* text, which the queryset reads raw
-  beside the row, in the same query;
+  ``legacy plaintext``, ``empty``, ``malformed``) worked out from the *stored* text, which the
+  queryset reads raw beside the row, in the same query;
 * change forms edit encrypted strings write-only: a password input that starts empty, "leave blank
   to keep the current value", and a checkbox to clear it; an untouched secret is left out of the
-  ``UPDATE``, so its stored bytes do not change;
+  ``UPDATE``, so its stored bytes do not change, unless it is legacy plaintext, which the save
+  encrypts;
 * a ``JSONPathEncryptedField`` is edited as its JSON document with every encrypted path replaced
   by :data:`MASK`; a mask sent back unchanged keeps the current secret, a new value replaces it;
 * a form field the admin's ``form`` declares for an encrypted field is swapped for the write-only
   (or masked) one, since a plain input would render the plaintext;
 * ``list_filter`` items that reach encrypted data are left out (a filter lists the values it
-  finds), and ``list_display`` lookups such as ``client__client_secret`` show a status badge.
+  finds), and ``list_display`` lookups such as ``client__client_secret`` show a status badge;
+* the POST parameters that carry secrets (the model's and its inlines', prefixed or not) are
+  marked sensitive, so error reports (``AdminEmailHandler``, the 500 page) cleanse them.
 
 :class:`JSONKeyColumn` lists a plaintext key of a JSON document (``options.client_id``) as a
 sortable column. ``authhero_encrypt.admin_checks`` reports ``search_fields``, ``list_filter``,
@@ -47,14 +50,13 @@ from authhero_encrypt.admin_checks import (
     model_secret_fields,
     secret_target,
 )
-from authhero_encrypt.crypto import IV_BYTES, PREFIX, TAG_BYTES, is_encrypted, stored_key_id
-from authhero_encrypt.exceptions import InvalidKeyError
+from authhero_encrypt.crypto import IV_BYTES, TAG_BYTES, is_encrypted, parse_stored
+from authhero_encrypt.exceptions import DecryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.expressions import StoredText
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.inventory import load_json
 from authhero_encrypt.json_paths import Path, PathTrie, path_text
-from authhero_encrypt.keys import parse_key_id
 
 if TYPE_CHECKING:
     from django.contrib.admin.views.main import ChangeList
@@ -86,9 +88,9 @@ MASK = "********"
 RETYPE = "<type it again: not shown after an error>"
 """Replaces a newly typed secret when a form is shown again after a validation error."""
 
-# GCM does not pad, so a payload of exactly IV + tag bytes (38 base64url characters unpadded)
-# holds the empty string; that is shown as "empty" rather than "encrypted".
-_EMPTY_PAYLOAD_CHARS = -(-(IV_BYTES + TAG_BYTES) * 4 // 3)
+MALFORMED = "malformed"
+"""The badge of a prefixed value that does not parse; what follows ``enc:v1:`` is never shown."""
+
 _STORED_ALIAS = "_authhero_stored_{}"
 
 
@@ -96,27 +98,27 @@ _STORED_ALIAS = "_authhero_stored_{}"
 
 
 def secret_status(stored: str | None) -> tuple[str, str]:
-    """``(state, label)`` for one stored value; ``state`` is ``encrypted``, ``legacy`` or ``empty``.
+    """``(state, label)`` for one stored value.
 
-    Works on the stored text alone (nothing is decrypted), so it is cheap and it also describes
-    values that no configured key can open.
+    ``state`` is ``encrypted``, ``legacy``, ``empty`` or ``malformed``. Works on the stored text
+    alone (nothing is decrypted), so it is cheap and it also describes values that no configured
+    key can open.
     """
     if stored is None or stored == "":
         return "empty", "empty"
     if not is_encrypted(stored):
         return "legacy", "legacy plaintext"
-    payload = stored[len(PREFIX) :].rpartition(":")[2].rstrip("=")
-    if len(payload) == _EMPTY_PAYLOAD_CHARS:
+    try:
+        # A key id is echoed into a page only from a value that parses as a whole: whatever
+        # else follows the prefix may be a secret.
+        key_id, raw = parse_stored(stored)
+    except DecryptionError:
+        return MALFORMED, MALFORMED
+    if len(raw) == IV_BYTES + TAG_BYTES:
+        # GCM does not pad: an IV and a tag alone hold the empty string.
         return "empty", "empty"
-    key_id = stored_key_id(stored)
     if key_id is None:
         return "encrypted", "encrypted"
-    try:
-        # Only a key id the codec could have written is echoed into a page: whatever else
-        # follows the prefix may be a secret.
-        parse_key_id(key_id)
-    except InvalidKeyError:
-        return "encrypted", "encrypted, malformed key id"
     return "encrypted", f"encrypted, key {key_id}"
 
 
@@ -131,6 +133,9 @@ def document_status(trie: PathTrie, document: Any) -> tuple[str, str]:
 
 
 def _summary(leaves: Sequence[tuple[Path, str, str]]) -> tuple[str, str]:
+    # A malformed leaf blocks writing the document; legacy plaintext is encrypted by the next one.
+    if any(state == MALFORMED for _, state, _ in leaves):
+        return MALFORMED, MALFORMED
     if any(state == "legacy" for _, state, _ in leaves):
         return "legacy", "legacy plaintext"
     labels = {label for _, state, label in leaves if state == "encrypted"}
@@ -659,8 +664,16 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     reach encrypted data are left out: a filter lists the values it finds in the sidebar
     (``authhero_encrypt.E202`` reports them).
 
-    Not covered: inline admins, and "Save as new" (``save_as``), which starts the copy's secrets
-    empty since the form never holds them.
+    Saving a row encrypts the legacy plaintext it holds (a scalar, or any leaf of a document),
+    even where the form left the secret untouched; values already encrypted are left out of the
+    ``UPDATE`` and keep their stored bytes.
+
+    The POST parameters of its change, add and changelist views that carry secrets (those of the
+    model and of its inlines' models, formset prefixes included) are marked sensitive, so
+    ``SafeExceptionReporterFilter`` cleanses them from error reports.
+
+    Not covered: inline admins' pages (their forms are Django's), and "Save as new"
+    (``save_as``), which starts the copy's secrets empty since the form never holds them.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -758,6 +771,31 @@ class EncryptedFieldsAdminMixin(_AdminBase):
 
     # Editing -----------------------------------------------------------------------------------
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> Any:
+        if request.method == "POST":
+            mark_secrets_sensitive(request, self._posted_secret_names(request))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        if request.method == "POST":
+            mark_secrets_sensitive(request, self._posted_secret_names(request))
+        return super().changelist_view(request, extra_context)
+
+    def _posted_secret_names(self, request: HttpRequest) -> set[str]:
+        names = set(self._secret_by_name)
+        # Every inline class that may be shown, whatever the object: no POST secret is missed.
+        for inline in {*self.inlines, *self.get_inlines(request, None)}:
+            names.update(field.name for field in model_secret_fields(inline.model))
+        return names
+
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if isinstance(db_field, EncryptedFieldMixin):
             return secret_formfield(db_field, **kwargs)
@@ -773,19 +811,61 @@ class EncryptedFieldsAdminMixin(_AdminBase):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: Any) -> None:
         untouched = untouched_secrets(obj, form) if change else set()
-        if not untouched:
+        deferred = obj.get_deferred_fields()
+        legacy: set[str] = set()
+        if change:
+            # A secret left as it is stays out of the UPDATE, unless it is legacy plaintext,
+            # which this save must encrypt (that is what encryption_status promises). So is a
+            # deferred one (the changelist does not load secrets): saving it loads it first.
+            deferred_secrets = {
+                name for name, field in self._secret_by_name.items() if field.attname in deferred
+            }
+            legacy = {
+                name
+                for name in untouched | deferred_secrets
+                if holds_legacy_plaintext(obj, self._secret_by_name[name])
+            }
+            untouched -= legacy
+        if not untouched and not legacy:
             super().save_model(request, obj, form, change)
             return
         # Leaving untouched secrets out of the UPDATE is what keeps them byte for byte: writing
-        # them back would re-encrypt under a fresh IV (or encrypt legacy plaintext). Deferred
-        # fields are left out as well, as Model.save() itself does.
-        deferred = obj.get_deferred_fields()
+        # them back would re-encrypt under a fresh IV. Deferred fields are left out as well, as
+        # Model.save() itself does.
         names = [
             f.name
             for f in obj._meta.concrete_fields
-            if not f.primary_key and f.attname not in deferred and f.name not in untouched
+            if not f.primary_key
+            and (f.attname not in deferred or f.name in legacy)
+            and f.name not in untouched
         ]
         obj.save(update_fields=names)
+
+
+def holds_legacy_plaintext(obj: models.Model, field: Any) -> bool:
+    """Whether ``field`` of ``obj`` is stored as legacy plaintext (anywhere, for a document)."""
+    stored = stored_value(obj, field)
+    if isinstance(field, JSONPathEncryptedField):
+        return document_status(field.path_trie, stored)[0] == "legacy"
+    return secret_status(stored)[0] == "legacy"
+
+
+def mark_secrets_sensitive(request: HttpRequest, names: Iterable[str]) -> None:
+    """Mark the POST parameters of ``request`` named ``names`` (or ``<prefix>-<name>``) sensitive.
+
+    What ``sensitive_post_parameters`` does, for names that depend on the form: a formset's
+    fields are posted as ``form-0-client_secret``, an inline's as ``<prefix>-0-client_secret``.
+    Field names cannot hold ``-``, so the part after the last one is the field's name.
+    """
+    if request.method != "POST":
+        return
+    current: Any = getattr(request, "sensitive_post_parameters", None)
+    if current == "__ALL__":
+        return
+    wanted = set(names)
+    found = [key for key in request.POST if key.rpartition("-")[2] in wanted]
+    if found:
+        request.sensitive_post_parameters = [*(current or ()), *found]  # type: ignore[attr-defined]
 
 
 def _swap_names(fields: Any, swap: dict[str, Any]) -> Any:

@@ -11,10 +11,15 @@ class AuthHeroEncryptConfig(AppConfig):
 
     def ready(self) -> None:
         from authhero_encrypt.admin_checks import check_admin_secrets
-        from authhero_encrypt.checks import check_encryption_enabled, check_key_settings
+        from authhero_encrypt.checks import (
+            check_encryption_enabled,
+            check_key_for_encrypted_fields,
+            check_key_settings,
+        )
         from authhero_encrypt.keys import reset_keyring
 
         checks.register(check_key_settings, checks.Tags.security)
+        checks.register(check_key_for_encrypted_fields, checks.Tags.security)
         checks.register(check_encryption_enabled, checks.Tags.security, deploy=True)
         checks.register(check_admin_secrets, checks.Tags.admin)
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from django.conf import settings
 
-KEY_SETTINGS = ("ENCRYPTION_KEY", "ENCRYPTION_KEY_ID", "ENCRYPTION_KEY_FALLBACKS")
+# The settings the key ring is built from: a change to any of them drops the cached ring.
+KEY_SETTINGS = (
+    "ENCRYPTION_KEY",
+    "ENCRYPTION_KEY_ID",
+    "ENCRYPTION_KEY_FALLBACKS",
+    "ENCRYPTION_PAD_PAYLOAD",
+)
 
 
 class Settings:
@@ -26,6 +32,10 @@ class Settings:
     @property
     def ENCRYPTION_KEY_FALLBACKS(self) -> Any:
         return getattr(settings, "ENCRYPTION_KEY_FALLBACKS", None)
+
+    @property
+    def ENCRYPTION_PAD_PAYLOAD(self) -> Any:
+        return getattr(settings, "ENCRYPTION_PAD_PAYLOAD", False)
 
 
 conf = Settings()

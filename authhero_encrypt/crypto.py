@@ -2,7 +2,9 @@
 
 A stored value is ``enc:v1:`` followed by the unpadded base64url of ``iv (12 bytes) ||
 ciphertext || GCM tag (16 bytes)``, no associated data, UTF-8 plaintext. AuthHero also writes a
-keyed form, ``enc:v1:<key id>:<payload>``, and reads padded payloads; both are read here. A value
+keyed form, ``enc:v1:<key id>:<payload>``, and reads padded payloads; both are read here, and
+padded payloads are written on request (``KeyRing.pad_payload``) for AuthHero 5.13 to 8.22.0,
+whose decoder requires the padding. A value
 without the (case-sensitive) prefix is legacy plaintext and is returned unchanged, which is what
 lets a table migrate lazily, one write at a time.
 
@@ -22,7 +24,7 @@ from functools import partial
 from cryptography.exceptions import InvalidTag
 
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
-from authhero_encrypt.keys import KEY_ID_MAX_LENGTH, Key, KeyRing, get_keyring
+from authhero_encrypt.keys import Key, KeyRing, get_keyring
 
 __all__ = [
     "PREFIX",
@@ -31,6 +33,7 @@ __all__ = [
     "encrypt_value",
     "encrypt_with",
     "is_encrypted",
+    "parse_stored",
     "stored_key_id",
 ]
 
@@ -81,7 +84,7 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def _seal(key: Key, prefix: str, plaintext: str, iv: bytes) -> str:
+def _seal(key: Key, prefix: str, plaintext: str, iv: bytes, pad: bool) -> str:
     try:
         data = plaintext.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -90,20 +93,25 @@ def _seal(key: Key, prefix: str, plaintext: str, iv: bytes) -> str:
             "The value is not valid Unicode text (it holds a lone surrogate) and cannot be "
             "encrypted; clean it before saving."
         ) from exc
-    token = b2a_base64(iv + key.aead.encrypt(iv, data, None), newline=False)
-    return prefix + token.translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+    token = b2a_base64(iv + key.aead.encrypt(iv, data, None), newline=False).translate(_TO_URLSAFE)
+    if pad:
+        return prefix + token.decode("ascii")
+    return prefix + token.rstrip(b"=").decode("ascii")
 
 
-def encrypt_with(key: Key, plaintext: str, *, iv: bytes | None = None, prefix: str = PREFIX) -> str:
+def encrypt_with(
+    key: Key, plaintext: str, *, iv: bytes | None = None, prefix: str = PREFIX, pad: bool = False
+) -> str:
     """Encrypt ``plaintext`` under ``key``; ``iv`` is a test seam for known-answer vectors.
 
     ``prefix`` is ``enc:v1:`` or the keyed ``enc:v1:<id>:``; see ``KeyRing.write_prefix``.
+    ``pad`` keeps the base64 ``=`` padding; see ``KeyRing.pad_payload``.
     """
     if iv is None:
         iv = os.urandom(IV_BYTES)
     elif len(iv) != IV_BYTES:
         raise ValueError(f"iv must be {IV_BYTES} bytes, got {len(iv)}")
-    return _seal(key, prefix, plaintext, iv)
+    return _seal(key, prefix, plaintext, iv, pad)
 
 
 def encrypt_value(plaintext: str, ring: KeyRing | None = None) -> str:
@@ -118,7 +126,7 @@ def encrypt_value(plaintext: str, ring: KeyRing | None = None) -> str:
         )
     # A fresh random IV for every value, from the OS each time: a buffered pool would be cheaper
     # but could hand the same IV to two threads or to both sides of a fork, which breaks GCM.
-    return _seal(key, ring.write_prefix, plaintext, os.urandom(IV_BYTES))
+    return _seal(key, ring.write_prefix, plaintext, os.urandom(IV_BYTES), ring.pad_payload)
 
 
 def _split(stored: str) -> tuple[str | None, str]:
@@ -140,10 +148,10 @@ def stored_key_id(stored: str) -> str | None:
 
 
 def _checked_key_id(key_id: str | None) -> str | None:
-    if key_id is not None and (
-        len(key_id) > KEY_ID_MAX_LENGTH or not _KEY_ID_CHARS.issuperset(key_id)
-    ):
-        # Not a key id this codec could have written; the text is not echoed, since a value that
+    # Any length is read, as AuthHero writes ids of any length; only ENCRYPTION_KEY_ID (what
+    # this app writes) is limited, since the column widths are sized for it.
+    if key_id is not None and not _KEY_ID_CHARS.issuperset(key_id):
+        # Not a key id AuthHero could have written; the text is not echoed, since a value that
         # merely starts with the prefix may be a secret.
         raise DecryptionError(
             "The stored value carries the enc:v1: prefix but its key id is malformed; "
@@ -186,12 +194,21 @@ def _truncated(size: int, key_id: str | None) -> DecryptionError:
     )
 
 
-def decrypt_with(ring: KeyRing, stored: str) -> str:
-    """Decrypt ``stored`` with the keys of ``ring``; legacy plaintext comes back unchanged."""
-    # The hot path of every read, kept in one function: parsing, canonical base64url decoding
-    # and opening with the first key; anything unusual is handed to the helpers above and below.
+def parse_stored(stored: str) -> tuple[str | None, bytes]:
+    """``(key id or None, iv || ciphertext || tag)`` of a well-formed ``enc:v1:`` value.
+
+    Nothing is decrypted. Raises :class:`DecryptionError` (which never repeats the value) for
+    anything else, including text without the prefix: a report that must not echo what follows
+    the prefix (a badge, a count by key id) shows a key id only when this accepts the value.
+    """
     if not stored.startswith(PREFIX):
-        return stored
+        raise DecryptionError("The value does not carry the enc:v1: prefix.")
+    return _parse(stored)
+
+
+def _parse(stored: str) -> tuple[str | None, bytes]:
+    # The hot path of every read: parsing and canonical base64url decoding; anything unusual is
+    # handed to the helpers above.
     key_id: str | None = None
     payload = stored[_PREFIX_LEN:]
     if ":" in payload:
@@ -210,6 +227,14 @@ def decrypt_with(ring: KeyRing, stored: str) -> str:
         raise _not_base64url(key_id) from exc
     if len(raw) < IV_BYTES + TAG_BYTES:
         raise _truncated(len(raw), key_id)
+    return key_id, raw
+
+
+def decrypt_with(ring: KeyRing, stored: str) -> str:
+    """Decrypt ``stored`` with the keys of ``ring``; legacy plaintext comes back unchanged."""
+    if not stored.startswith(PREFIX):
+        return stored
+    key_id, raw = _parse(stored)
     if key_id is None:
         keys = ring.untagged
         if not keys:

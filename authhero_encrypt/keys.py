@@ -30,6 +30,8 @@ __all__ = [
     "load_encryption_key",
     "parse_fallback",
     "parse_key_id",
+    "parse_pad_payload",
+    "uses_urlsafe_alphabet",
 ]
 
 KEY_BYTES = 32
@@ -76,16 +78,41 @@ def load_encryption_key(text: object, *, setting: str = "ENCRYPTION_KEY") -> byt
     return key
 
 
-def parse_key_id(value: object, *, setting: str = "ENCRYPTION_KEY_ID") -> str | None:
-    """Validate a key id; ``None`` and ``""`` mean "no id" (values are written untagged)."""
+@sensitive_variables()
+def uses_urlsafe_alphabet(text: object) -> bool:
+    """Whether key text is spelled with url-safe base64's ``-`` or ``_``.
+
+    Accepted here, but AuthHero's ``loadEncryptionKey`` refuses such a key (check W003).
+    """
+    return isinstance(text, str) and ("-" in text or "_" in text)
+
+
+def parse_key_id(
+    value: object, *, setting: str = "ENCRYPTION_KEY_ID", max_length: int | None = KEY_ID_MAX_LENGTH
+) -> str | None:
+    """Validate a key id; ``None`` and ``""`` mean "no id" (values are written untagged).
+
+    AuthHero writes ids of any length, so an id only read (a fallback's) may be as long as it
+    likes (``max_length=None``). The id new values are written with is limited to
+    ``KEY_ID_MAX_LENGTH``: the column of an ``EncryptedCharField`` is sized for it.
+    """
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise InvalidKeyError(f"{setting} must be a string, not {type(value).__name__}.")
-    if not _KEY_ID_RE.fullmatch(value) or len(value) > KEY_ID_MAX_LENGTH:
+    if not _KEY_ID_RE.fullmatch(value):
+        length = f"1 to {max_length}" if max_length is not None else "1 or more"
         raise InvalidKeyError(
-            f"{setting} must be 1 to {KEY_ID_MAX_LENGTH} characters of A-Z, a-z, 0-9, '_' or '-' "
-            f"(got {len(value)} characters{'' if _KEY_ID_RE.fullmatch(value) else ' with others'})."
+            f"{setting} must be {length} characters of A-Z, a-z, 0-9, '_' or '-' "
+            f"(got {len(value)} characters with others)."
+        )
+    if max_length is not None and len(value) > max_length:
+        raise InvalidKeyError(
+            f"{setting} must be 1 to {max_length} characters of A-Z, a-z, 0-9, '_' or '-' "
+            f"(got {len(value)} characters): new values are written with this id, and the "
+            f"columns of EncryptedCharField are sized for ids of up to {max_length} characters. "
+            "A longer id that an older key wrote can still be read: list that key in "
+            "ENCRYPTION_KEY_FALLBACKS."
         )
     return value
 
@@ -103,7 +130,8 @@ def parse_fallback(entry: object, index: int) -> tuple[str | None, bytes]:
     key_id_text, sep, key_text = entry.partition(":")
     if not sep:
         return None, load_encryption_key(entry, setting=setting)
-    key_id = parse_key_id(key_id_text.strip(), setting=f"the key id of {setting}")
+    # Only read with, so any id AuthHero can write is accepted, however long.
+    key_id = parse_key_id(key_id_text.strip(), setting=f"the key id of {setting}", max_length=None)
     if key_id is None:
         raise InvalidKeyError(
             f"{setting} has an empty key id before ':'; drop the ':' or name the key id."
@@ -147,7 +175,9 @@ class KeyRing:
 
     ``untagged`` is the order tried for values without a key id: the active key, then each
     fallback as listed. ``by_id`` answers tagged values, which only their own key may open.
-    ``write_prefix`` is what every new value starts with.
+    ``write_prefix`` is what every new value starts with. ``pad_payload`` writes the payload
+    with its base64 ``=`` padding (``ENCRYPTION_PAD_PAYLOAD``): AuthHero 5.13 to 8.22.0 only
+    read padded payloads, 8.22.1 and later write unpadded ones and read both, as this app does.
     """
 
     active: Key | None
@@ -155,9 +185,12 @@ class KeyRing:
     by_id: dict[str, Key]
     untagged: tuple[Key, ...]
     write_prefix: str
+    pad_payload: bool = False
 
     @classmethod
-    def from_keys(cls, active: Key | None, fallbacks: Iterable[Key]) -> KeyRing:
+    def from_keys(
+        cls, active: Key | None, fallbacks: Iterable[Key], *, pad_payload: bool = False
+    ) -> KeyRing:
         fallbacks = tuple(fallbacks)
         everything = ((active,) if active else ()) + fallbacks
         by_id: dict[str, Key] = {}
@@ -173,7 +206,7 @@ class KeyRing:
         prefix = "enc:v1:"
         if active is not None and active.id is not None:
             prefix += active.id + ":"
-        return cls(active, fallbacks, by_id, everything, prefix)
+        return cls(active, fallbacks, by_id, everything, prefix, pad_payload)
 
     @property
     def enabled(self) -> bool:
@@ -181,8 +214,20 @@ class KeyRing:
         return self.active is not None
 
 
+def parse_pad_payload(value: object) -> bool:
+    """Validate ``ENCRYPTION_PAD_PAYLOAD``: ``True`` or ``False``, nothing that merely looks so."""
+    if not isinstance(value, bool):
+        raise InvalidKeyError(
+            f"ENCRYPTION_PAD_PAYLOAD must be True or False, not {type(value).__name__}. Set it "
+            "to True only while an AuthHero older than 8.22.1 reads the same database."
+        )
+    return value
+
+
 @sensitive_variables()
-def build_keyring(key: Any = None, key_id: Any = None, fallbacks: Any = None) -> KeyRing:
+def build_keyring(
+    key: Any = None, key_id: Any = None, fallbacks: Any = None, pad_payload: Any = False
+) -> KeyRing:
     """Build a key ring from raw setting values, raising ``InvalidKeyError`` on the first problem.
 
     ``None`` or ``""`` for ``key`` switches encryption off, as AuthHero's
@@ -195,7 +240,7 @@ def build_keyring(key: Any = None, key_id: Any = None, fallbacks: Any = None) ->
         Key.from_secret(*parse_fallback(entry, index))
         for index, entry in enumerate(fallback_entries(fallbacks))
     ]
-    return KeyRing.from_keys(active, older)
+    return KeyRing.from_keys(active, older, pad_payload=parse_pad_payload(pad_payload))
 
 
 _keyring: KeyRing | None = None
@@ -207,7 +252,10 @@ def get_keyring() -> KeyRing:
     ring = _keyring
     if ring is None:
         ring = build_keyring(
-            conf.ENCRYPTION_KEY, conf.ENCRYPTION_KEY_ID, conf.ENCRYPTION_KEY_FALLBACKS
+            conf.ENCRYPTION_KEY,
+            conf.ENCRYPTION_KEY_ID,
+            conf.ENCRYPTION_KEY_FALLBACKS,
+            conf.ENCRYPTION_PAD_PAYLOAD,
         )
         _keyring = ring
     return ring

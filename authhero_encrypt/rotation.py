@@ -92,6 +92,7 @@ class Rotation:
         self.ring = ring
         self.active: Key = ring.active
         self.prefix = ring.write_prefix
+        self.pad = ring.pad_payload
         # Only the active key, to tell "under the active key" from "opens under some key" for
         # untagged values: the codec tries every key and does not say which one opened it.
         self._active_only = KeyRing.from_keys(ring.active, ())
@@ -104,7 +105,9 @@ class Rotation:
         """
         if not stored.startswith(PREFIX):
             try:
-                encrypted = encrypt_with(self.active, stored, iv=iv, prefix=self.prefix)
+                encrypted = encrypt_with(
+                    self.active, stored, iv=iv, prefix=self.prefix, pad=self.pad
+                )
             except EncryptionError as exc:  # text that is not valid Unicode (a lone surrogate)
                 return Outcome.FAILED, stored, str(exc)
             return Outcome.ENCRYPTED, encrypted, None
@@ -122,7 +125,7 @@ class Rotation:
             plaintext = decrypt_with(self.ring, stored)
         except DecryptionError as exc:
             return Outcome.FAILED, stored, str(exc)
-        encrypted = encrypt_with(self.active, plaintext, iv=iv, prefix=self.prefix)
+        encrypted = encrypt_with(self.active, plaintext, iv=iv, prefix=self.prefix, pad=self.pad)
         return Outcome.REENCRYPTED, encrypted, None
 
     def rows(self, rows: Sequence[tuple[K, str | None]]) -> RowsRotation[K]:
@@ -134,7 +137,7 @@ class Rotation:
         would be a fifth of the cost.
         """
         ivs = os.urandom(IV_BYTES * len(rows))
-        key, prefix, value = self.active, self.prefix, self.value
+        key, prefix, pad, value = self.active, self.prefix, self.pad, self.value
         encrypted = Outcome.ENCRYPTED
         result: RowsRotation[K] = RowsRotation([], 0, [])
         change, fail = result.changes.append, result.failures.append
@@ -147,7 +150,7 @@ class Rotation:
             iv = ivs[offset : offset + IV_BYTES]
             if not stored.startswith(PREFIX):
                 try:
-                    text = encrypt_with(key, stored, iv=iv, prefix=prefix)
+                    text = encrypt_with(key, stored, iv=iv, prefix=prefix, pad=pad)
                 except EncryptionError as exc:  # not valid Unicode text (a lone surrogate)
                     fail((row_key, str(exc)))
                 else:

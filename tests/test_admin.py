@@ -7,8 +7,12 @@ the form object. What is at rest is read with raw cursor queries.
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from types import SimpleNamespace
 from typing import Any
@@ -16,12 +20,15 @@ from typing import Any
 import pytest
 from django import forms
 from django.apps import apps
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.core.signals import got_request_exception
 from django.db import connection, models, transaction
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_save
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext, isolate_apps
+from django.views.debug import ExceptionReporter
 
 from authhero_encrypt import admin as admin_module
 from authhero_encrypt.admin import (
@@ -35,6 +42,7 @@ from authhero_encrypt.admin import (
     secret_status,
 )
 from authhero_encrypt.crypto import decrypt_value, encrypt_with, is_encrypted
+from authhero_encrypt.fields import EncryptedCharField
 from authhero_encrypt.inventory import encrypted_fields, load_json
 from authhero_encrypt.keys import Key
 from example_project.authhero import demo_data
@@ -164,6 +172,36 @@ def obj_of(row: DemoRow) -> Any:
     return row.model_class._default_manager.get(**row.lookup)
 
 
+def stored_states(obj: models.Model) -> dict[str, set[str]]:
+    """The badge states of every encrypted column of ``obj`` as stored (each leaf of a document)."""
+    states: dict[str, set[str]] = {}
+    for field in encrypted_fields(type(obj)):
+        stored = stored_columns(obj)[field.name]
+        if isinstance(field, admin_module.JSONPathEncryptedField):
+            leaves = admin_module.leaf_statuses(field.path_trie, load_json(stored))
+            states[field.name] = {state for _path, state, _label in leaves}
+        else:
+            states[field.name] = {secret_status(stored)[0]}
+    return states
+
+
+def assert_saved(row: DemoRow, before: dict[str, Any]) -> None:
+    """After an untouched save: ciphertext kept byte for byte, legacy plaintext now encrypted.
+
+    A document that held legacy plaintext is written whole, so its other leaves are encrypted
+    afresh; every value still reads back as the demo's plaintext.
+    """
+    obj = obj_of(row)
+    after = stored_columns(obj)
+    for name, states in stored_states(obj).items():
+        assert "legacy" not in states, f"{row.model}.{name} still holds legacy plaintext"
+        if not row.legacy:
+            assert after[name] == before[name]
+        if name in row.values:
+            field: Any = obj._meta.get_field(name)
+            assert field.value_from_object(obj) == row.values[name]
+
+
 @pytest.fixture
 def demo_rows() -> tuple[DemoRow, ...]:
     created, legacy = load_demo_data()
@@ -255,7 +293,9 @@ def test_changelist_lists_rows_no_configured_key_opens(admin_client):
 
 
 @pytest.mark.parametrize("row", EDITABLE_ROWS, ids=lambda row: f"{row.model}-{row.shown}")
-def test_saving_an_untouched_form_keeps_secrets_byte_for_byte(admin_client, demo_rows, row):
+def test_saving_an_untouched_form_keeps_ciphertext_and_encrypts_legacy(
+    admin_client, demo_rows, row
+):
     obj = obj_of(row)
     before = stored_columns(obj)
     page = admin_client.get(url(row.model_class, "change", obj.pk)).content.decode()
@@ -263,7 +303,7 @@ def test_saving_an_untouched_form_keeps_secrets_byte_for_byte(admin_client, demo
         url(row.model_class, "change", obj.pk), form_data(page, row.model_class)
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert stored_columns(obj) == before
+    assert_saved(row, before)
 
 
 def test_changing_another_field_keeps_the_secret_byte_for_byte(admin_client, demo_rows):
@@ -276,12 +316,17 @@ def test_changing_another_field_keeps_the_secret_byte_for_byte(admin_client, dem
     assert demo.Client.objects.get(pk=obj.pk).name == "Renamed backend"
 
 
-def test_untouched_legacy_secret_stays_plaintext(admin_client, demo_rows):
+def test_untouched_legacy_secret_is_encrypted_by_the_save(admin_client, demo_rows):
     obj = demo.AuthenticationMethod.objects.get(user_id="auth0|bob-legacy")
+    assert stored_columns(obj)["totp_secret"] == "KRUGS4ZANFZSAYJA"
     page = admin_client.get(url(demo.AuthenticationMethod, "change", obj.pk)).content.decode()
     data = {**form_data(page, demo.AuthenticationMethod), "type": "totp-renamed"}
-    admin_client.post(url(demo.AuthenticationMethod, "change", obj.pk), data)
-    assert stored_columns(obj)["totp_secret"] == "KRUGS4ZANFZSAYJA"
+    assert data["totp_secret"] == ""  # untouched: the write-only input is posted empty
+    response = admin_client.post(url(demo.AuthenticationMethod, "change", obj.pk), data)
+    assert response.status_code == 302
+    stored = stored_columns(obj)["totp_secret"]
+    assert is_encrypted(stored)
+    assert decrypt_value(stored) == "KRUGS4ZANFZSAYJA"
     assert demo.AuthenticationMethod.objects.get(pk=obj.pk).type == "totp-renamed"
 
 
@@ -487,14 +532,17 @@ def test_json_new_value_replaces_only_that_path(admin_client, demo_rows):
     assert decrypt_value(after["app_secret"]) == "second-replaced"
 
 
-def test_json_legacy_leaf_kept_when_untouched(admin_client, demo_rows):
+def test_json_legacy_leaf_is_encrypted_by_an_untouched_save(admin_client, demo_rows):
     obj = demo.Connection.objects.get(name="legacy-github")
-    raw = stored_columns(obj)["options"]
+    assert options_of(obj)["client_secret"] == "gh-legacy-demo-5b0cTt"
     page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
     data = {**form_data(page, demo.Connection), "strategy": "github-renamed"}
     assert admin_client.post(url(demo.Connection, "change", obj.pk), data).status_code == 302
-    assert stored_columns(obj)["options"] == raw
-    assert options_of(obj)["client_secret"] == "gh-legacy-demo-5b0cTt"
+    stored = options_of(obj)
+    assert is_encrypted(stored["client_secret"])
+    assert decrypt_value(stored["client_secret"]) == "gh-legacy-demo-5b0cTt"
+    assert stored["client_id"] == "gh-legacy-demo-client"
+    assert demo.Connection.objects.get(pk=obj.pk).strategy == "github-renamed"
 
 
 def test_json_mask_without_a_stored_value_is_refused(admin_client, demo_rows):
@@ -668,7 +716,26 @@ def test_secret_status():
         "encrypted",
         "encrypted, key k1",
     )
-    assert secret_status("enc:v1:<b>:AAAA") == ("encrypted", "encrypted, malformed key id")
+    # A key id is shown only from a value that parses as a whole; anything else is "malformed".
+    payload = encrypt_with(key, "x")[len("enc:v1:") :]
+    for stored in (
+        "enc:v1:<b>:AAAA",
+        "enc:v1:Str0ng-Passw0rd_LEAKME:x",
+        "enc:v1:Str0ng-Passw0rd_LEAKME",
+        f"enc:v1:Str0ng-Passw0rd_LEAKME:{payload[:20]}",  # 15 bytes: truncated
+        f"enc:v1:Str0ng Passw0rd LEAKME:{payload}",
+        "enc:v1:",
+    ):
+        assert secret_status(stored) == ("malformed", "malformed")
+    # AuthHero writes key ids of any length; a padded payload is well formed too.
+    long_id = "k" * 100
+    assert secret_status(f"enc:v1:{long_id}:{payload}") == (
+        "encrypted",
+        f"encrypted, key {long_id}",
+    )
+    padded = payload + "=" * (-len(payload) % 4)
+    assert secret_status(f"enc:v1:k1:{padded}") == ("encrypted", "encrypted, key k1")
+    assert secret_status("enc:v1:k1:" + encrypt_with(key, "", pad=True)[7:]) == ("empty", "empty")
 
 
 def test_document_status():
@@ -686,6 +753,11 @@ def test_document_status():
     assert document_status(trie, {"client_secret": one, "app_secret": "p"}) == (
         "legacy",
         "legacy plaintext",
+    )
+    leak = "enc:v1:Str0ng-Passw0rd_LEAKME:x"
+    assert document_status(trie, {"client_secret": leak, "app_secret": "p"}) == (
+        "malformed",
+        "malformed",
     )
 
 
@@ -826,7 +898,7 @@ def test_form_fields_declared_for_secrets_are_made_write_only(
         assert field.label == "Secret of the client"
     assert bound.is_valid(), bound.errors
     model_admin.save_model(request, bound.save(commit=False), bound, change=True)
-    assert stored_columns(obj) == before
+    assert_saved(row, before)
 
 
 @pytest.fixture
@@ -846,13 +918,19 @@ def client_note(transactional_db):
             def __str__(self) -> str:
                 return self.title
 
-    with connection.schema_editor() as editor:
-        editor.create_model(ClientNote)
-    try:
+    with temporary_table(ClientNote):
         yield ClientNote
+
+
+@contextmanager
+def temporary_table(model: type[models.Model]) -> Iterator[None]:
+    with connection.schema_editor() as editor:
+        editor.create_model(model)
+    try:
+        yield
     finally:
         with connection.schema_editor() as editor:
-            editor.delete_model(ClientNote)
+            editor.delete_model(model)
 
 
 def test_list_display_lookups_through_relations_show_badges(admin_request, client_note):
@@ -933,3 +1011,213 @@ def test_load_demo_data_is_one_transaction_on_the_database_it_writes(monkeypatch
     monkeypatch.setattr(demo_data, "transaction", SimpleNamespace(atomic=atomic))
     load_demo_data(using="default")
     assert used == [((), {"using": "default"})]
+
+
+# Error reports: posted secrets are sensitive ------------------------------------------------------
+
+POSTED = "POSTEDSECRET-7Hq2"
+
+
+@contextmanager
+def failing_save(model: type[models.Model]) -> Iterator[None]:
+    """Any save of ``model`` raises, as a faulty ``pre_save`` receiver would."""
+
+    def explode(sender: Any, **kwargs: Any) -> None:
+        raise RuntimeError("pre_save failed on purpose")
+
+    pre_save.connect(explode, sender=model, dispatch_uid="test_admin.explode")
+    try:
+        yield
+    finally:
+        pre_save.disconnect(sender=model, dispatch_uid="test_admin.explode")
+
+
+def error_report(request: Any, exc: BaseException, tb: Any = None) -> str:
+    """The report AdminEmailHandler mails (HTML and text), with DEBUG off as in production."""
+    assert settings.DEBUG is False
+    reporter = ExceptionReporter(request, type(exc), exc, tb or exc.__traceback__)
+    return html.unescape(reporter.get_traceback_html()) + reporter.get_traceback_text()
+
+
+def failed_post_report(client: Any, path: str, data: dict[str, str]) -> str:
+    """The report of a POST that fails, made where Django makes it: in the request handler,
+    whose traceback starts there (not in the test client, whose frames hold the posted data)."""
+    reports: list[str] = []
+
+    def capture(sender: Any, request: Any, **kwargs: Any) -> None:
+        _type, exc, tb = sys.exc_info()
+        assert exc is not None
+        reports.append(error_report(request, exc, tb))
+
+    got_request_exception.connect(capture)
+    try:
+        with pytest.raises(RuntimeError, match="on purpose"):
+            client.post(path, data)
+    finally:
+        got_request_exception.disconnect(capture)
+    return reports[0]
+
+
+def assert_cleansed(report: str, *names: str, shown: str) -> None:
+    assert POSTED not in report
+    for name in names:
+        assert f"{name} = '********************'" in report  # the text report's POST section
+    # Not a report that lost its POST data: the other parameters are still shown.
+    assert shown in report
+
+
+def test_posted_secret_is_cleansed_from_the_report_of_a_failed_change(admin_client, demo_rows):
+    obj = demo.Client.objects.get(client_id="demo-m2m-4d88c2")
+    page = admin_client.get(url(demo.Client, "change", obj.pk)).content.decode()
+    data = {**form_data(page, demo.Client), "client_secret": POSTED, "name": "Shown-name-1"}
+    with failing_save(demo.Client):
+        report = failed_post_report(admin_client, url(demo.Client, "change", obj.pk), data)
+    assert_cleansed(report, "client_secret", shown="Shown-name-1")
+
+
+def test_posted_secret_is_cleansed_from_the_report_of_a_failed_add(admin_client):
+    page = admin_client.get(url(demo.Client, "add")).content.decode()
+    data = {
+        **form_data(page, demo.Client),
+        "client_id": "added-1",
+        "name": "Shown-name-2",
+        "client_secret": POSTED,
+    }
+    with failing_save(demo.Client):
+        report = failed_post_report(admin_client, url(demo.Client, "add"), data)
+    assert_cleansed(report, "client_secret", shown="Shown-name-2")
+    assert not demo.Client.objects.filter(client_id="added-1").exists()
+
+
+def test_posted_document_is_cleansed_from_the_report_of_a_failed_change(admin_client, demo_rows):
+    obj = demo.Connection.objects.get(name="corporate-oidc")
+    page = admin_client.get(url(demo.Connection, "change", obj.pk)).content.decode()
+    data = form_data(page, demo.Connection)
+    document = json.loads(data["options"])
+    document["client_secret"] = POSTED
+    data.update(options=json.dumps(document), strategy="Shown-strategy-3")
+    with failing_save(demo.Connection):
+        report = failed_post_report(admin_client, url(demo.Connection, "change", obj.pk), data)
+    assert_cleansed(report, "options", shown="Shown-strategy-3")
+
+
+def failed_view_report(view: Any, request: Any, *args: Any) -> str:
+    """The report of ``view`` failing on ``request``, made as the request handler makes it."""
+    try:
+        view(request, *args)
+    except RuntimeError:
+        _type, exc, tb = sys.exc_info()
+        assert exc is not None
+        return error_report(request, exc, tb)
+    raise AssertionError("the view did not fail")
+
+
+def post_request(rf: Any, user: Any, model: type[models.Model], data: dict[str, str]) -> Any:
+    request = rf.post(url(model), data)
+    request.user = user
+    request._dont_enforce_csrf_checks = True
+    return request
+
+
+def test_posted_secret_is_cleansed_from_the_report_of_a_failed_list_edit(rf, admin_user, demo_rows):
+    obj = demo.Client.objects.get(client_id="demo-m2m-4d88c2")
+    model_admin = custom_admin(
+        demo.Client, list_display=["client_id", "name"], list_editable=["name"]
+    )
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": str(obj.pk),
+        "form-0-name": "Shown-name-4",
+        "form-0-client_secret": POSTED,
+        "_save": "Save",
+    }
+    request = post_request(rf, admin_user, demo.Client, data)
+    with failing_save(demo.Client):
+        report = failed_view_report(model_admin.changelist_view, request)
+    assert_cleansed(report, "form-0-client_secret", shown="Shown-name-4")
+
+
+@pytest.fixture
+def client_token(transactional_db):
+    """A table of tokens, each with a foreign key to ``Client``, for an inline."""
+    with isolate_apps("example_project.authhero"):
+
+        class ClientToken(models.Model):
+            client = models.ForeignKey(demo.Client, on_delete=models.CASCADE)
+            token = EncryptedCharField(max_length=50, blank=True)
+
+            class Meta:
+                app_label = "authhero"
+
+            def __str__(self) -> str:
+                return f"token {self.pk}"
+
+    with temporary_table(ClientToken):
+        yield ClientToken
+
+
+def test_posted_inline_secret_is_cleansed_from_the_report(rf, admin_user, client_token):
+    load_demo_data()
+    obj = demo.Client.objects.get(client_id="demo-m2m-4d88c2")
+    inline = type("TokenInline", (admin.TabularInline,), {"model": client_token, "extra": 1})
+    model_admin = custom_admin(demo.Client, inlines=[inline])
+    get = rf.get(url(demo.Client, "change", obj.pk))
+    get.user = admin_user
+    data = form_data(render(model_admin.change_view(get, str(obj.pk))), demo.Client)
+    names = [name for name in data if name.endswith("-0-token")]
+    assert len(names) == 1
+    data.update({names[0]: POSTED, "name": "Shown-name-5"})
+    request = post_request(rf, admin_user, demo.Client, data)
+    with failing_save(demo.Client):
+        report = failed_view_report(model_admin.change_view, request, str(obj.pk))
+    assert_cleansed(report, names[0], shown="Shown-name-5")
+
+
+def test_sensitive_parameters_already_set_are_kept(rf, admin_user):
+    request = post_request(rf, admin_user, demo.Client, {"a": "1", "client_secret": POSTED})
+    request.sensitive_post_parameters = ["a"]
+    admin_module.mark_secrets_sensitive(request, ["client_secret"])
+    assert request.sensitive_post_parameters == ["a", "client_secret"]
+    request.sensitive_post_parameters = "__ALL__"
+    admin_module.mark_secrets_sensitive(request, ["client_secret"])
+    assert request.sensitive_post_parameters == "__ALL__"
+    get = rf.get(url(demo.Client), {"client_secret": "x"})
+    admin_module.mark_secrets_sensitive(get, ["client_secret"])
+    assert not hasattr(get, "sensitive_post_parameters")
+
+
+def test_list_edit_of_a_legacy_row_encrypts_its_secret(admin_client, demo_rows, monkeypatch):
+    # The changelist does not load secrets; saving a row there still encrypts its legacy one.
+    monkeypatch.setattr(admin.site._registry[demo.Client], "list_editable", ["name"])
+    legacy = demo.Client.objects.get(client_id="legacy-portal-9e01aa")
+    encrypted = demo.Client.objects.get(client_id="demo-backend-7b21e0")
+    kept = stored_columns(encrypted)["client_secret"]
+    reader = _FormReader("changelist-form")
+    reader.feed(admin_client.get(url(demo.Client)).content.decode())
+    data = dict(reader.data)
+    rows = {value: key.rpartition("-")[0] for key, value in data.items() if key.endswith("-id")}
+    data[f"{rows[str(legacy.pk)]}-name"] = "Renamed legacy portal"
+    data[f"{rows[str(encrypted.pk)]}-name"] = "Renamed backend"
+    data["_save"] = "Save"
+    assert admin_client.post(url(demo.Client), data).status_code == 302
+    stored = stored_columns(legacy)["client_secret"]
+    assert is_encrypted(stored)
+    assert decrypt_value(stored) == "cs-legacy-portal-Hd72Jx4v"
+    assert demo.Client.objects.get(pk=legacy.pk).name == "Renamed legacy portal"
+    assert stored_columns(encrypted)["client_secret"] == kept
+    assert demo.Client.objects.get(pk=encrypted.pk).name == "Renamed backend"
+
+
+def test_changelist_never_echoes_a_malformed_value(admin_client, demo_rows):
+    obj = demo.Client.objects.get(client_id="demo-backend-7b21e0")
+    table = connection.ops.quote_name(demo.Client._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET client_secret = %s WHERE id = %s",
+            ["enc:v1:Str0ng-Passw0rd_LEAKME:x", obj.pk],
+        )
+    html = admin_client.get(url(demo.Client)).content.decode()
+    assert "demo-backend-7b21e0" in html
+    assert "LEAKME" not in html
+    assert '<span class="authhero-status authhero-status-malformed">malformed</span>' in html

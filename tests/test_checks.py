@@ -9,6 +9,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.checks import CheckMessage
@@ -16,7 +17,11 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from authhero_encrypt.checks import check_encryption_enabled, check_key_settings
+from authhero_encrypt.checks import (
+    check_encryption_enabled,
+    check_key_for_encrypted_fields,
+    check_key_settings,
+)
 from tests.keys import KEY_A, KEY_B, KEY_C
 
 # Django 6.1's check command passes the databases to model checks, and JSONField's own check
@@ -58,6 +63,7 @@ def run_check_command(**options: object) -> str:
 def test_test_settings_are_clean():
     assert check_key_settings() == []
     assert check_encryption_enabled() == []
+    assert check_key_for_encrypted_fields() == []
 
 
 @pytest.mark.parametrize(
@@ -75,8 +81,8 @@ def test_test_settings_are_clean():
             "ENCRYPTION_KEY_FALLBACKS": [f"old:{KEY_B}", KEY_C],
         },
         {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_KEY_FALLBACKS": [KEY_B, KEY_C]},
-        {"ENCRYPTION_KEY": None},
-        {"ENCRYPTION_KEY": ""},
+        {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_PAD_PAYLOAD": True},
+        {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_PAD_PAYLOAD": False},
     ],
 )
 def test_valid_config_gives_no_messages(config):
@@ -97,6 +103,7 @@ def test_checks_are_registered():
     assert check_key_settings in registered
     assert check_encryption_enabled in registered
     assert check_encryption_enabled not in checks.registry.registry.get_checks()
+    assert check_key_for_encrypted_fields in checks.registry.registry.get_checks()
 
 
 # E001: ENCRYPTION_KEY
@@ -309,6 +316,87 @@ def test_no_w002_with_a_key():
 def test_no_w002_for_empty_settings():
     with override_settings(ENCRYPTION_KEY=None, ENCRYPTION_KEY_ID="", ENCRYPTION_KEY_FALLBACKS=[]):
         assert run_key_checks() == []
+
+
+# W003: a url-safe key, which AuthHero refuses
+
+
+URLSAFE_KEY = base64.urlsafe_b64encode(bytes([251, 255] * 16)).decode()  # has '-' and '_'
+STANDARD_KEY = base64.b64encode(bytes([251, 255] * 16)).decode()
+
+
+@pytest.mark.parametrize(
+    "key", [URLSAFE_KEY, URLSAFE_KEY.rstrip("="), f" {URLSAFE_KEY}\n", "-" + STANDARD_KEY[1:]]
+)
+def test_w003_urlsafe_key(key):
+    assert "-" in URLSAFE_KEY
+    assert "_" in URLSAFE_KEY
+    with override_settings(ENCRYPTION_KEY=key):
+        messages = check_key_settings()
+        output = run_check_command()
+    assert ids(messages) == ["authhero_encrypt.W003"]
+    assert messages[0].level == checks.WARNING
+    assert "AuthHero" in messages[0].msg
+    assert_no_key_text(messages, URLSAFE_KEY, STANDARD_KEY)
+    assert "authhero_encrypt.W003" in output
+    assert "no issues" not in output
+
+
+def test_w003_not_for_the_standard_spelling_or_a_malformed_key():
+    with override_settings(ENCRYPTION_KEY=STANDARD_KEY):
+        assert check_key_settings() == []
+    with override_settings(ENCRYPTION_KEY="not-a_key"):
+        assert ids(check_key_settings()) == ["authhero_encrypt.E001"]
+
+
+# W004: the key is unset while models declare encrypted fields
+
+
+@pytest.mark.parametrize("key", [None, ""])
+def test_w004_key_unset_with_encrypted_fields(key):
+    with override_settings(ENCRYPTION_KEY=key):
+        messages = check_key_for_encrypted_fields()
+        assert check_key_settings() == []
+        output = run_check_command()
+    assert ids(messages) == ["authhero_encrypt.W004"]
+    assert messages[0].level == checks.WARNING
+    assert "testapp.Secret.token" in messages[0].msg
+    assert "cannot be read" in messages[0].msg
+    assert "SILENCED_SYSTEM_CHECKS" in (messages[0].hint or "")
+    # A warning: manage.py check prints it and does not fail.
+    assert "authhero_encrypt.W004" in output
+
+
+def test_w004_when_the_setting_is_missing():
+    with override_settings():
+        del settings.ENCRYPTION_KEY
+        assert ids(check_key_for_encrypted_fields()) == ["authhero_encrypt.W004"]
+
+
+def test_w004_only_for_apps_with_encrypted_fields():
+    with override_settings(ENCRYPTION_KEY=None):
+        assert check_key_for_encrypted_fields(app_configs=[apps.get_app_config("auth")]) == []
+        chosen = [apps.get_app_config("testapp")]
+        assert ids(check_key_for_encrypted_fields(app_configs=chosen)) == ["authhero_encrypt.W004"]
+
+
+def test_w004_can_be_silenced():
+    with override_settings(ENCRYPTION_KEY=None, SILENCED_SYSTEM_CHECKS=["authhero_encrypt.W004"]):
+        output = run_check_command()
+    assert "authhero_encrypt" not in output
+
+
+# E005: ENCRYPTION_PAD_PAYLOAD
+
+
+@pytest.mark.parametrize("value", ["yes", "False", 1, 0, None])
+def test_e005_pad_payload_not_a_bool(value):
+    with override_settings(ENCRYPTION_PAD_PAYLOAD=value):
+        messages = run_key_checks()
+        with pytest.raises(SystemCheckError):
+            call_command("check", stdout=StringIO(), stderr=StringIO())
+    assert ids(messages) == ["authhero_encrypt.E005"]
+    assert messages[0].msg.startswith("ENCRYPTION_PAD_PAYLOAD must be True or False")
 
 
 # Messages never carry key text

@@ -20,9 +20,15 @@ from authhero_encrypt.crypto import (
     encrypt_value,
     encrypt_with,
     is_encrypted,
+    parse_stored,
     stored_key_id,
 )
-from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
+from authhero_encrypt.exceptions import (
+    DecryptionError,
+    EncryptionError,
+    InvalidKeyError,
+    MissingKeyError,
+)
 from authhero_encrypt.keys import Key, KeyRing, build_keyring
 from tests.keys import KEY_A, KEY_B, KEY_C
 
@@ -438,9 +444,7 @@ def test_extra_colons_are_refused(stored):
     decrypt_error(build_keyring(KEY_A, "a", [f"k1:{KEY_A}"]), stored, SAMPLE)
 
 
-@pytest.mark.parametrize(
-    "key_id", ["my secret password", "k.1", "clé", "k" * 65, "a\nb", "hunter2!"]
-)
+@pytest.mark.parametrize("key_id", ["my secret password", "k.1", "clé", "a\nb", "hunter2!"])
 def test_malformed_stored_key_id_is_refused_without_echo(key_id):
     stored = f"enc:v1:{key_id}:" + VECTORS[0]["ciphertext"][len(PREFIX) :]
     for ring in (RING_A, build_keyring(None)):
@@ -657,3 +661,111 @@ def test_encrypt_value_output_is_readable_by_the_reference_rules():
     assert set(payload) <= set(URLSAFE)
     raw = raw_of(stored)
     assert AESGCM(BYTES_A).decrypt(raw[:12], raw[12:], None) == SAMPLE.encode()
+
+
+# Padded payloads (ENCRYPTION_PAD_PAYLOAD), for AuthHero 5.13 to 8.22.0
+
+
+def padded(stored: str) -> str:
+    return stored + "=" * (-len(payload_of(stored)) % 4)
+
+
+def test_the_fixed_iv_vectors_need_padding():
+    # Otherwise the padded tests below would prove nothing.
+    assert any(padded(v["ciphertext"]) != v["ciphertext"] for v in FIXED_IV_VECTORS)
+
+
+@pytest.mark.parametrize("vector", FIXED_IV_VECTORS, ids=vector_id)
+@pytest.mark.parametrize("prefix", [PREFIX, "enc:v1:k1:"])
+def test_encrypt_fixed_iv_vector_padded(vector, prefix):
+    iv = bytes.fromhex(vector["iv_hex"])
+    stored = encrypt_with(KEY_OBJ_A, vector["plaintext"], iv=iv, prefix=prefix, pad=True)
+    assert stored == padded(prefix + vector["ciphertext"][len(PREFIX) :])
+    assert len(payload_of(stored)) % 4 == 0
+    assert decrypt_with(RING_A, padded(vector["ciphertext"])) == vector["plaintext"]
+
+
+@given(st.text(), st.booleans())
+def test_padded_round_trip(value, tagged):
+    ring = build_keyring(KEY_A, "k1" if tagged else None, pad_payload=True)
+    stored = encrypt_value(value, ring)
+    payload = payload_of(stored)
+    assert len(payload) % 4 == 0
+    assert payload.rstrip("=") == base64.urlsafe_b64encode(raw_of(stored)).decode().rstrip("=")
+    assert decrypt_with(ring, stored) == value
+    # Both forms are read, whatever the setting.
+    assert decrypt_with(build_keyring(KEY_A, "k1" if tagged else None), stored) == value
+
+
+def test_padded_output_is_readable_by_a_decoder_that_requires_padding():
+    # AuthHero 5.13 to 8.22.0 decode with atob after swapping the alphabet: '=' is required.
+    with override_settings(ENCRYPTION_PAD_PAYLOAD=True):
+        stored = encrypt_value(SAMPLE)
+    raw = base64.b64decode(payload_of(stored).translate(str.maketrans("-_", "+/")), validate=True)
+    assert AESGCM(BYTES_A).decrypt(raw[:12], raw[12:], None) == SAMPLE.encode()
+
+
+def test_pad_payload_setting_is_read_on_every_change():
+    assert "=" not in encrypt_value(SAMPLE)  # SAMPLE's payload needs padding (58 bytes)
+    with override_settings(ENCRYPTION_PAD_PAYLOAD=True):
+        assert encrypt_value(SAMPLE).endswith("=")
+        assert decrypt_value(encrypt_value(SAMPLE)) == SAMPLE
+    with override_settings(ENCRYPTION_PAD_PAYLOAD=False):
+        assert "=" not in encrypt_value(SAMPLE)
+    assert "=" not in encrypt_value(SAMPLE)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, "True"])
+def test_pad_payload_setting_must_be_a_bool(value):
+    with (
+        override_settings(ENCRYPTION_PAD_PAYLOAD=value),
+        pytest.raises(InvalidKeyError, match=r"^ENCRYPTION_PAD_PAYLOAD must be True or False"),
+    ):
+        encrypt_value(SAMPLE)
+
+
+# Key ids longer than 64 characters, which AuthHero writes
+
+
+@pytest.mark.parametrize("length", [65, 200, 1000])
+def test_long_key_id_written_by_authhero_is_read(length):
+    key_id = ("k-" * length)[:length]
+    stored = encrypt_with(KEY_OBJ_A, SAMPLE, prefix=f"enc:v1:{key_id}:")
+    assert stored_key_id(stored) == key_id
+    assert parse_stored(stored) == (key_id, raw_of(stored))
+    ring = build_keyring(KEY_B, "new", [f"{key_id}:{KEY_A}"])
+    assert decrypt_with(ring, stored) == SAMPLE
+    # Not configured: the error names the (well-formed) id to add, as for any other id.
+    error = decrypt_error(build_keyring(KEY_B, "new"), stored, SAMPLE)
+    assert error.key_id == key_id
+
+
+# parse_stored
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "enc:v1:Str0ng-Passw0rd_LEAKME:x",
+        "enc:v1:Str0ng-Passw0rd_LEAKME",
+        "enc:v1:my secret:" + VECTORS[0]["ciphertext"][len(PREFIX) :],
+        "enc:v1:k1:" + "A" * 36,  # 27 bytes: shorter than an IV and a tag
+        "enc:v1:k1:" + VECTORS[0]["ciphertext"][len(PREFIX) :] + "=",
+        "enc:v1:",
+        "legacy plaintext",
+    ],
+)
+def test_parse_stored_refuses_malformed_values_without_echo(stored):
+    with pytest.raises(DecryptionError) as info:
+        parse_stored(stored)
+    assert "LEAKME" not in str(info.value)
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("vector", ALL_VECTORS, ids=vector_id)
+def test_parse_stored_accepts_what_authhero_writes(vector):
+    stored = vector["ciphertext"]
+    assert parse_stored(stored) == (None, raw_of(stored))
+    assert parse_stored(padded(stored)) == (None, raw_of(stored))
+    assert parse_stored("enc:v1::" + stored[len(PREFIX) :]) == (None, raw_of(stored))
+    assert parse_stored("enc:v1:2026-11:" + stored[len(PREFIX) :]) == ("2026-11", raw_of(stored))

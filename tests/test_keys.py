@@ -274,6 +274,24 @@ def test_key_id_invalid(value):
     assert f"(got {len(value)} characters" in message
 
 
+def test_key_id_too_long_says_why_and_where_a_long_id_goes():
+    with pytest.raises(InvalidKeyError) as info:
+        parse_key_id("k" * 65)
+    message = str(info.value)
+    assert "columns of EncryptedCharField are sized for ids of up to 64 characters" in message
+    assert "ENCRYPTION_KEY_FALLBACKS" in message
+
+
+@pytest.mark.parametrize("length", [65, 300])
+def test_fallback_key_id_of_any_length_is_accepted(length):
+    # AuthHero writes ids of any length; a fallback is only read with.
+    key_id = "k" * length
+    assert parse_fallback(f"{key_id}:{KEY_B}", 0) == (key_id, BYTES_B)
+    assert parse_key_id(key_id, max_length=None) == key_id
+    with pytest.raises(InvalidKeyError, match=r"must be 1 or more characters of A-Z"):
+        parse_key_id(key_id + "!", max_length=None)
+
+
 def test_key_id_too_long_is_not_said_to_hold_other_characters():
     with pytest.raises(InvalidKeyError) as info:
         parse_key_id("k" * 65)

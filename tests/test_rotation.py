@@ -253,3 +253,18 @@ def test_rows_reports_text_that_cannot_be_encrypted():
     batch = ROTATION.rows([(1, "lone \ud800 surrogate"), (2, "fine!")])
     assert [pk for pk, _reason in batch.failures] == [1]
     assert [pk for pk, *_ in batch.changes] == [2]
+
+
+def test_a_padding_ring_writes_padded_values():
+    # ENCRYPTION_PAD_PAYLOAD: what the migration writes must be readable by AuthHero < 8.22.1.
+    ring = KeyRing.from_keys(NEW, [OLD, OLDER], pad_payload=True)
+    rotation = Rotation(ring)
+    # 7 + 28 bytes = 35, not a multiple of 3: the payload needs padding.
+    legacy, older = "legacy!", under(OLDER, "older!", "old")
+    for stored, plaintext in ((legacy, "legacy!"), (older, "older!")):
+        _outcome, text, _reason = rotation.value(stored)
+        assert text.endswith("=")
+        assert_under_new(text, plaintext)
+    batch = rotation.rows([(1, legacy), (2, older)])
+    assert all(new.endswith("=") for _pk, _old, new, _outcome in batch.changes)
+    assert len(batch.changes) == 2

@@ -1,0 +1,116 @@
+"""What the README states that the code (or tox.ini) can produce is checked here, not by hand."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import configparser
+import re
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from authhero_encrypt.fields.scalar import stored_length
+from example_project.authhero import models as demo
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text("utf-8")
+PYTHON_BLOCKS = re.findall(r"^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+
+
+# Column sizing
+
+
+def sizing_claims() -> list[tuple[int, int]]:
+    claims = re.findall(r"`max_length=(\d+)` gives a `varchar\((\d+)\)`", README)
+    assert claims, "the README no longer states a column width"
+    return [(int(max_length), int(width)) for max_length, width in claims]
+
+
+def test_column_width_in_the_readme_is_the_formula():
+    for max_length, width in sizing_claims():
+        assert width == stored_length(max_length)
+
+
+@pytest.mark.django_db
+def test_column_width_in_the_readme_is_the_real_schema():
+    # The demo's Client.client_secret is an EncryptedCharField(max_length=255), as in the README.
+    field = demo.Client._meta.get_field("client_secret")
+    assert (field.max_length, field.max_length) in [(n, n) for n, _ in sizing_claims()]
+    width = dict(sizing_claims())[field.max_length]
+    with connection.cursor() as cursor:
+        columns = connection.introspection.get_table_description(cursor, demo.Client._meta.db_table)
+    column = next(info for info in columns if info.name == field.column)
+    # SQLite and MySQL report the declared width as display_size, PostgreSQL as internal_size.
+    assert width in (column.display_size, column.internal_size)
+    assert field.db_type(connection) in (f"varchar({width})", f"character varying({width})")
+
+
+# Python snippets
+
+
+def undefined_names(source: str) -> set[str]:
+    """Names a snippet reads but neither imports nor assigns (nor are builtins)."""
+    tree = ast.parse(source)
+    bound = set(dir(builtins))
+    read: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+    return read - bound
+
+
+def test_the_readme_has_python_snippets():
+    assert len(PYTHON_BLOCKS) >= 4
+
+
+@pytest.mark.parametrize("source", PYTHON_BLOCKS, ids=lambda source: source.split("\n")[0][:40])
+def test_python_snippet_compiles_and_defines_what_it_uses(source):
+    compile(source, "README.md", "exec")
+    assert undefined_names(source) == set()
+
+
+def test_undefined_names_finds_a_missing_import():
+    # The install snippet once used os.environ without importing os.
+    assert undefined_names('KEY = os.environ.get("K")') == {"os"}
+    assert undefined_names('import os\nKEY = os.environ.get("K")') == set()
+
+
+# Installing and testing
+
+
+def pip_install_targets() -> list[str]:
+    """What each ``pip install`` of the README's shell blocks installs."""
+    shell = "".join(re.findall(r"^```sh\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE))
+    targets = []
+    for command in re.split(r"&&|\n", shell):
+        words = command.split("#")[0].split()
+        if "pip" in " ".join(words) and "install" in words:
+            after = words[words.index("install") + 1 :]
+            targets += [word.strip("'\"") for word in after if not word.startswith("-")]
+    return targets
+
+
+def test_every_pip_install_installs_something_that_exists_today():
+    # Not on any package index yet: only a clone (a path) or a wheel built from it installs it.
+    targets = pip_install_targets()
+    assert "./authhero-encrypt" in targets
+    assert "dist/authhero_encrypt-*.whl" in targets
+    for target in targets:
+        assert target.startswith((".", "dist/")), target
+
+
+def test_tox_line_lists_the_environments_of_tox_ini():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "tox.ini")
+    environments = config["tox"]["env_list"].split()
+    line = next(line for line in README.splitlines() if line.startswith("tox "))
+    assert re.findall(r"py\d+-django\d+", line) == environments
+    assert f"{len(environments)} envs" in line
