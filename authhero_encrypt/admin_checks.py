@@ -11,8 +11,9 @@ says.
 
 * ``authhero_encrypt.W201``: ``search_fields`` names encrypted data;
 * ``authhero_encrypt.E202``: ``list_filter`` names encrypted data;
-* ``authhero_encrypt.W203``: ``ordering`` (or a ``list_display`` column's ``admin_order_field``)
-  names encrypted data;
+* ``authhero_encrypt.E203``: ``ordering``, a ``list_display`` column's ``admin_order_field``, or
+  (without the mixin, which makes such columns unsortable) a sortable ``list_display`` field names
+  encrypted data;
 * ``authhero_encrypt.W204``: the model has encrypted fields but its admin does not use
   ``EncryptedFieldsAdminMixin``, so its pages show the plaintext;
 * ``authhero_encrypt.E205``: ``list_display`` has a lookup such as ``client__client_secret``
@@ -71,10 +72,11 @@ _OPTIONS: dict[str, tuple[type[Error] | type[Warning], str, str, str]] = {
         "(for example strategy or options__client_id).",
     ),
     "ordering": (
-        Warning,
-        "W203",
-        "the database only holds its ciphertext, so rows would be sorted by random bytes",
-        "Order by a plaintext field or JSON key instead.",
+        Error,
+        "E203",
+        "the database only holds its ciphertext, so the changelist would refuse to sort by it "
+        "(FieldError)",
+        "Order by a plaintext field or JSON key instead, or leave the column out of sortable_by.",
     ),
 }
 
@@ -203,10 +205,18 @@ def _lookups(model_admin: ModelAdmin[Any]) -> Iterator[tuple[str, list[str]]]:
     yield "search_fields", [name.lstrip("^=@") for name in _strings(model_admin.search_fields)]
     filters = [filter_lookup(spec) for spec in model_admin.list_filter or ()]
     yield "list_filter", [name for name in filters if name]
+    from authhero_encrypt.admin import EncryptedFieldsAdminMixin
+
     ordering = [_order_name(item) for item in model_admin.ordering or ()]
+    sortable_by = model_admin.sortable_by
     for display in model_admin.list_display or ():
         column = getattr(model_admin, display, None) if isinstance(display, str) else display
         ordering.append(_order_name(getattr(column, "admin_order_field", None)))
+        # A field named in list_display is a sortable column unless the mixin swaps it for a
+        # badge or sortable_by leaves it out.
+        sortable = sortable_by is None or display in sortable_by
+        if column is None and sortable and not isinstance(model_admin, EncryptedFieldsAdminMixin):
+            ordering.append(_order_name(display))
     yield "ordering", [name for name in ordering if name]
 
 

@@ -58,8 +58,8 @@ def test_registered_admins_pass_the_checks():
             {"list_filter": [("client_secret", admin.EmptyFieldListFilter)]},
             ["authhero_encrypt.E202"],
         ),
-        ({"ordering": ["-client_secret"]}, ["authhero_encrypt.W203"]),
-        ({"ordering": [models.F("client_secret").desc()]}, ["authhero_encrypt.W203"]),
+        ({"ordering": ["-client_secret"]}, ["authhero_encrypt.E203"]),
+        ({"ordering": [models.F("client_secret").desc()]}, ["authhero_encrypt.E203"]),
         ({"ordering": ["client_id", "?"]}, []),
     ],
 )
@@ -82,16 +82,16 @@ def test_admin_checks_on_a_scalar_field(options, expected):
         # A parent of an encrypted path holds its ciphertext (or a legacy plaintext).
         ({"search_fields": ["options__configuration"]}, ["authhero_encrypt.W201"]),
         ({"list_filter": ["options__configuration"]}, ["authhero_encrypt.E202"]),
-        ({"ordering": ["-options__configuration"]}, ["authhero_encrypt.W203"]),
+        ({"ordering": ["-options__configuration"]}, ["authhero_encrypt.E203"]),
         (
             {"list_display": ["name", JSONKeyColumn("options", "configuration")]},
-            ["authhero_encrypt.W203"],
+            ["authhero_encrypt.E203"],
         ),
         ({"ordering": ["options__configuration__issuer"]}, []),
-        ({"ordering": ["options__twilio_token"]}, ["authhero_encrypt.W203"]),
+        ({"ordering": ["options__twilio_token"]}, ["authhero_encrypt.E203"]),
         (
             {"list_display": ["name", JSONKeyColumn("options", "client_secret")]},
-            ["authhero_encrypt.W203"],
+            ["authhero_encrypt.E203"],
         ),
         ({"list_display": ["name", JSONKeyColumn("options", "client_id")]}, []),
     ],
@@ -150,17 +150,24 @@ def test_admin_check_on_list_display_lookups_through_relations():
                 app_label = "testapp"
 
         display = ["owner__secret", "owner__settings", "owner__name", "owner__settings__x"]
+        # Without the mixin the two columns reaching secrets are also sortable (E203).
         assert _warnings(admin_class("PetAdmin", list_display=display), Pet) == [
+            "authhero_encrypt.E203",
+            "authhero_encrypt.E203",
             "authhero_encrypt.W204",
             "authhero_encrypt.E205",
             "authhero_encrypt.E205",
         ]
+        sortable_by: dict[str, Any] = {"list_display": display, "sortable_by": ["owner__name"]}
+        assert "authhero_encrypt.E203" not in _warnings(admin_class("PetAdmin", **sortable_by), Pet)
         # With the mixin they are status badges.
         mixin = admin_class("PetAdmin", EncryptedFieldsAdminMixin, list_display=display)
         assert _warnings(mixin, Pet) == []
-        # Through a to-many relation the admin reaches a manager, which shows no value.
+        # Through a to-many relation the admin reaches a manager, which shows no value, but
+        # the column still sorts by the secret.
         assert _warnings(admin_class("OwnerAdmin", list_display=["pets__chip"]), Owner) == [
-            "authhero_encrypt.W204"
+            "authhero_encrypt.E203",
+            "authhero_encrypt.W204",
         ]
 
 
