@@ -188,6 +188,9 @@ EXPECTED = {
     ("testapp.MigrationSource", "credentials", "client_secret"): row(
         2, 0, 0, 0, old=1, **{MALFORMED: 1}
     ),
+    ("testapp.TenantCredential", "secret", None): row(0, 0, 0, 0),
+    ("testapp.TenantCredential", "options", "client_secret"): row(0, 0, 0, 0),
+    ("testapp.UnmanagedClient", "client_secret", None): row(0, 0, 0, 0),
 }
 
 
@@ -446,6 +449,8 @@ def test_app_filter_lists_only_models_with_encrypted_fields() -> None:
         "testapp.Connection",
         "testapp.EmailProvider",
         "testapp.MigrationSource",
+        "testapp.TenantCredential",
+        "testapp.UnmanagedClient",  # unmanaged, with a table (UnmanagedGhost has none)
     }
 
 
@@ -786,3 +791,52 @@ def _call(name: str, *args: str, **options: Any) -> str:
     out = StringIO()
     call_command(name, *args, stdout=out, stderr=StringIO(), **options)
     return out.getvalue()
+
+
+# Composite primary keys and unmanaged models --------------------------------------------------
+
+
+def _insert_into(table: str, **columns: Any) -> None:
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in columns.values()]
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    marks = ", ".join(["%s"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES ({marks})", values
+        )
+
+
+@KEYS
+@pytest.mark.parametrize("row_values", [True, False])
+def test_verify_pages_through_a_composite_primary_key(monkeypatch: Any, row_values: bool) -> None:
+    from authhero_encrypt.inventory import PrimaryKey
+    from tests.testapp.models import TenantCredential
+
+    if not row_values:
+        monkeypatch.setattr(PrimaryKey, "ROW_VALUE_VENDORS", frozenset())
+    table = TenantCredential._meta.db_table
+    rows = [("t1", "a"), ("t1", "b"), ("t2", "a"), ("t2", "b"), ("t3", "a")]
+    for tenant, name in rows:
+        bad = (tenant, name) == ("t2", "b")
+        secret = tampered(under_active("x")) if bad else under_active(f"{tenant}{name}")
+        _insert_into(table, tenant=tenant, name=name, secret=secret, options={"client_secret": ""})
+    report = run_json("testapp.TenantCredential", verify=True, batch_size=2)
+    secret = next(f for f in report["fields"] if f["field"] == "secret")
+    assert secret["verify"]["checked"] == 5
+    assert secret["verify"]["failed"] == 1
+    assert secret["verify"]["failed_pks"] == [["t2", "b"]]
+    text = run("testapp.TenantCredential", verify=True, batch_size=2)
+    assert "primary keys ('t2', 'b')" in text
+
+
+@KEYS
+def test_unmanaged_models_are_counted_and_tableless_ones_named() -> None:
+    _insert_into("testapp_unmanaged_client", id=1, client_secret=under_active("x"))
+    _insert_into("testapp_unmanaged_client", id=2, client_secret="legacy")
+    report = run_json("testapp.UnmanagedClient", "testapp.UnmanagedGhost")
+    assert counts(report) == {
+        ("testapp.UnmanagedClient", "client_secret", None): row(1, 1, 0, 0, untagged=1)
+    }
+    reason = "unmanaged, and its table 'testapp_no_such_table' does not exist in database 'default'"
+    assert report["excluded"] == [{"model": "testapp.UnmanagedGhost", "reason": reason}]
+    assert f"Left out testapp.UnmanagedGhost: {reason}." in run("testapp")
