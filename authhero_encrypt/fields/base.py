@@ -11,6 +11,7 @@ from django.db.models.lookups import Exact
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
+from authhero_encrypt.fields.cursors import close_suspended_cursors
 from authhero_encrypt.keys import KeyRing, get_keyring
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ class EncryptedFieldMixin:
     ) -> EncryptionError:
         pks = primary_keys_holding(self.model, self.column, f"%{like_escape(stored)}%", connection)
         rows = ", ".join(repr(pk) for pk in pks) if pks else "unknown"
+        close_suspended_cursors()  # the read is over: see authhero_encrypt.fields.cursors
         return rewrap(exc, f"Cannot read {self.label()}{where} (primary key {rows})")
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
