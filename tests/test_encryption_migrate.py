@@ -1057,9 +1057,6 @@ def test_non_secret_json_values_come_back_as_they_were(rotated, batch_size):
         write_text(Connection, pk, "options", PRECISE)
     before = {pk: stored_text(Connection, pk, "options") for pk in pks}
     summary = run("testapp.Connection", batch_size=batch_size)
-    options = by_field(summary)["testapp.Connection.options"]
-    assert options["values"]["encrypted"] == 12
-    assert options["failed_rows"] == options["write_failed"] == 0
     for pk in pks:
         after = stored_text(Connection, pk, "options")
         assert list(json.loads(after)) == list(json.loads(before[pk]))  # key order
@@ -1070,6 +1067,9 @@ def test_non_secret_json_values_come_back_as_they_were(rotated, batch_size):
     if connection.vendor != "postgresql":  # jsonb writes numbers its own way
         assert "3.141592653589793238462643383279" in after
         assert "1e400" in after
+    options = by_field(summary)["testapp.Connection.options"]
+    assert options["values"]["encrypted"] == 12
+    assert options["failed_rows"] == options["write_failed"] == 0
 
 
 def test_a_row_the_database_refuses_is_named_and_the_rest_goes_on(rotated, monkeypatch):
