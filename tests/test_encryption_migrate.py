@@ -31,7 +31,8 @@ from django.db import DatabaseError, connection, connections, models, transactio
 from django.test import override_settings
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_with
-from authhero_encrypt.inventory import encrypted_fields, load_json
+from authhero_encrypt.inventory import PrimaryKey, encrypted_fields, load_json
+from authhero_encrypt.json_text import dumps_exact, loads_exact
 from authhero_encrypt.keys import Key, KeyRing
 from authhero_encrypt.management.commands import encryption_migrate
 from tests.keys import KEY_A, KEY_B, KEY_C
@@ -534,7 +535,7 @@ def test_refuses_broken_key_settings():
     [
         (["nosuchapp"], {}, "No installed app with label 'nosuchapp'"),
         (["testapp.Nope"], {}, "App 'testapp' has no model 'Nope'"),
-        ([], {"database": "nosuchdb"}, "No database 'nosuchdb'"),
+        ([], {"database": "nosuchdb"}, "Unknown database alias 'nosuchdb'"),
         ([], {"batch_size": 0}, "--batch-size must be at least 1"),
     ],
 )
@@ -553,7 +554,7 @@ def test_filters_pick_apps_and_models(rotated):
     raw = snapshot()
     assert raw["testapp_secret", pks["secret"][0], "token"] == "legacy token!"
     assert_under_new(raw["testapp_swapped", pks["swapped"][0], "token"], "swapped legacy!")
-    assert len(by_field(run("testapp"))) == 6
+    assert len(by_field(run("testapp"))) == 9  # TenantCredential (2), UnmanagedClient
     assert_everything_migrated(pks)
 
 
@@ -915,3 +916,226 @@ def test_killed_run_leaves_nothing_half_written_and_a_rerun_finishes(tmp_path):
         assert row[0] == label
         assert_under_new(row[1], token)
         assert_under_new(row[2], notes)
+
+
+# Composite primary keys, unmanaged models ------------------------------------------------------
+
+
+def insert_raw(table: str, **columns: Any) -> None:
+    names = ", ".join(quote(c) for c in columns)
+    marks = ", ".join(["%s"] * len(columns))
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in columns.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})", values)
+
+
+def read_raw(table: str, column: str, where: str, params: list[Any]) -> Any:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {quote(column)} FROM {quote(table)} WHERE {where}", params)
+        return cursor.fetchone()[0]
+
+
+TENANT_ROWS = [("t1", "a"), ("t1", "b"), ("t1", "c"), ("t2", "a"), ("t2", "b")]
+
+
+@pytest.mark.parametrize("row_values", [True, False])
+def test_composite_primary_keys_are_paged_through_and_named(rotated, monkeypatch, row_values):
+    from tests.testapp.models import TenantCredential
+
+    if not row_values:  # the expanded OR form that backends without row values get
+        monkeypatch.setattr(PrimaryKey, "ROW_VALUE_VENDORS", frozenset())
+    table = TenantCredential._meta.db_table
+    for tenant, name in TENANT_ROWS:
+        broken = (tenant, name) == ("t1", "c")
+        insert_raw(
+            table,
+            tenant=tenant,
+            name=name,
+            secret=tampered(under(NEW, "x", "new")) if broken else f"{tenant}/{name} legacy!",
+            options={"client_secret": under(OLD, f"{tenant}/{name} json!")},
+        )
+    summary, message = failing_run("testapp.TenantCredential", batch_size=2)
+    fields = by_field(summary)
+    secret = fields["testapp.TenantCredential.secret"]
+    assert secret["rows"] == 5
+    assert secret["values"]["encrypted"] == 4
+    assert [(f["pk"], f["path"]) for f in secret["failed"]] == [(["t1", "c"], None)]
+    assert fields["testapp.TenantCredential.options"]["values"]["reencrypted"] == 5
+    assert "1 value(s) failed to decrypt" in message
+    for tenant, name in TENANT_ROWS:
+        where, params = "tenant = %s AND name = %s", [tenant, name]
+        stored = read_raw(table, "secret", where, params)
+        if (tenant, name) != ("t1", "c"):
+            assert_under_new(stored, f"{tenant}/{name} legacy!")
+        document = load_json(read_raw(table, "options", where, params))
+        assert_under_new(document["client_secret"], f"{tenant}/{name} json!")
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("encryption_migrate", "testapp.TenantCredential", stdout=out)
+    assert "pk ('t1', 'c')" in out.getvalue()
+
+
+def test_a_whole_app_with_a_composite_key_model_is_migrated(rotated):
+    """Before: the composite-key model stopped the run with a ValueError and no summary."""
+    from tests.testapp.models import TenantCredential
+
+    insert_raw(TenantCredential._meta.db_table, tenant="t", name="n", secret="legacy!")
+    pk = Secret.objects.create(label="x").pk
+    write_raw(Secret, pk, "token", "legacy too!")
+    summary = run("testapp")
+    assert by_field(summary)["testapp.TenantCredential.secret"]["values"]["encrypted"] == 1
+    assert_under_new(snapshot()["testapp_secret", pk, "token"], "legacy too!")
+
+
+def test_unmanaged_models_with_a_table_are_migrated(rotated):
+    insert_raw("testapp_unmanaged_client", id=1, client_secret="legacy secret!")
+    insert_raw("testapp_unmanaged_client", id=2, client_secret=under(OLD, "old!"))
+    summary = run("testapp.UnmanagedClient")
+    values = by_field(summary)["testapp.UnmanagedClient.client_secret"]["values"]
+    assert (values["encrypted"], values["reencrypted"]) == (1, 1)
+    stored = read_raw("testapp_unmanaged_client", "client_secret", "id = %s", [1])
+    assert_under_new(stored, "legacy secret!")
+    assert summary["excluded"] == []
+
+
+def test_unmanaged_models_without_a_table_are_named_as_left_out(rotated):
+    out = StringIO()
+    call_command("encryption_migrate", "testapp.UnmanagedGhost", stdout=out, stderr=StringIO())
+    assert (
+        "Left out testapp.UnmanagedGhost: unmanaged, and its table 'testapp_no_such_table' does "
+        "not exist in database 'default'." in out.getvalue()
+    )
+    assert run("testapp.UnmanagedGhost")["excluded"] == [
+        {
+            "model": "testapp.UnmanagedGhost",
+            "reason": "unmanaged, and its table 'testapp_no_such_table' does not exist in "
+            "database 'default'",
+        }
+    ]
+
+
+# JSON documents: only the secret leaves change --------------------------------------------------
+
+PRECISE = (
+    '{"zeta": 1, "client_secret": "legacy!", "pi": 3.141592653589793238462643383279, '
+    '"big": 1e400, "small": -1.5E-320, "ints": [12345678901234567890123, 2.50, -0], '
+    '"configuration": {"client_secret": "deep!", "ratio": 0.1000000000000000055511151231257827}, '
+    '"alpha": "\\u00e9t\\u00e9"}'
+)
+
+
+def stored_text(model: type[models.Model], pk: Any, column: str) -> str:
+    """A JSON column as the database hands back its text (PostgreSQL's jsonb as ``::text``)."""
+    col = quote(column) + ("::text" if connection.vendor == "postgresql" else "")
+    with connection.cursor() as cursor:
+        table = quote(model._meta.db_table)
+        cursor.execute(f"SELECT {col} FROM {table} WHERE id = %s", [pk])
+        return str(cursor.fetchone()[0])
+
+
+def write_text(model: type[models.Model], pk: Any, column: str, text: str) -> None:
+    mark = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    table = quote(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {quote(column)} = {mark} WHERE id = %s", [text, pk])
+
+
+def without_secrets(text: str) -> Any:
+    """The document with every number as its text and the secret leaves blanked."""
+    document = loads_exact(text)
+    trie = Connection._meta.get_field("options").path_trie  # type: ignore[attr-defined]
+    return trie.transform(document, lambda _path, _value: "<secret>")
+
+
+@pytest.mark.parametrize("batch_size", [500, 2])
+def test_non_secret_json_values_come_back_as_they_were(rotated, batch_size):
+    """Numbers of any precision or range and the key order (where the backend keeps it) are
+    untouched; before, PostgreSQL lost digits and SQLite/MariaDB refused 1e400 (Infinity),
+    which also aborted the rest of the table."""
+    pks = [Connection.objects.create(name=str(i)).pk for i in range(6)]
+    for pk in pks:
+        write_text(Connection, pk, "options", PRECISE)
+    before = {pk: stored_text(Connection, pk, "options") for pk in pks}
+    summary = run("testapp.Connection", batch_size=batch_size)
+    for pk in pks:
+        after = stored_text(Connection, pk, "options")
+        assert list(json.loads(after)) == list(json.loads(before[pk]))  # key order
+        assert dumps_exact(without_secrets(after)) == dumps_exact(without_secrets(before[pk]))
+        document = json.loads(after)
+        assert_under_new(document["client_secret"], "legacy!")
+        assert_under_new(document["configuration"]["client_secret"], "deep!")
+    if connection.vendor != "postgresql":  # jsonb writes numbers its own way
+        assert "3.141592653589793238462643383279" in after
+        assert "1e400" in after
+    options = by_field(summary)["testapp.Connection.options"]
+    assert options["values"]["encrypted"] == 12
+    assert options["failed_rows"] == options["write_failed"] == 0
+
+
+def test_a_row_the_database_refuses_is_named_and_the_rest_goes_on(rotated, monkeypatch):
+    pks = [Secret.objects.create(label=str(i)).pk for i in range(6)]
+    for pk in pks:
+        write_raw(Secret, pk, "token", f"legacy {pk}!")
+    refused = pks[2]
+    original = encryption_migrate.Swapper.swap
+
+    def swap(self: encryption_migrate.Swapper, updates: Any) -> set[Any]:
+        conflicts = original(self, updates)
+        if any(u[0] == refused for u in updates):
+            # A real refusal by the database, inside the batch's transaction: a duplicate key.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {quote('testapp_secret')} (id, label) VALUES (%s, 'dup')",
+                    [pks[0]],
+                )
+        return conflicts
+
+    monkeypatch.setattr(encryption_migrate.Swapper, "swap", swap)
+    summary, message = failing_run("testapp.Secret", batch_size=4)
+    token = by_field(summary)["testapp.Secret.token"]
+    assert token["write_failed"] == 1
+    assert token["write_failures"] == [
+        {"pk": refused, "reason": "the database refused the new value (IntegrityError)"}
+    ]
+    assert token["values"]["encrypted"] == 5
+    assert "1 row(s) could not be written" in message
+    raw = snapshot()
+    for pk in pks:
+        if pk == refused:
+            assert raw["testapp_secret", pk, "token"] == f"legacy {pk}!"
+        else:
+            assert_under_new(raw["testapp_secret", pk, "token"], f"legacy {pk}!")
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("encryption_migrate", "testapp.Secret", stdout=out)
+    assert f"could not be written, the database refused the new value: pk {refused}" in (
+        out.getvalue()
+    )
+    monkeypatch.setattr(encryption_migrate.Swapper, "swap", original)
+    run("testapp.Secret")
+    assert_under_new(snapshot()["testapp_secret", refused, "token"], f"legacy {refused}!")
+
+
+# Key ids in the output -------------------------------------------------------------------------
+
+LEAK = "Str0ng-Passw0rd_LEAKME"
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_malformed_key_ids_never_reach_the_output(rotated, output):
+    pk = Secret.objects.create(label="x").pk
+    write_raw(Secret, pk, "token", f"enc:v1:{LEAK}:x")
+    cpk = Connection.objects.create(name="c").pk
+    write_raw(Connection, cpk, "options", {"client_secret": f"enc:v1:{LEAK}:{'A' * 36}"})
+    out = StringIO()
+    with pytest.raises(CommandError) as excinfo:
+        call_command(
+            "encryption_migrate",
+            "testapp.Secret",
+            "testapp.Connection",
+            format=output,
+            stdout=out,
+            stderr=out,
+        )
+    assert "LEAKME" not in out.getvalue() + str(excinfo.value)
+    assert f"pk {pk}" in out.getvalue() or f'"pk": {pk}' in out.getvalue()

@@ -99,9 +99,11 @@ def table_counts(text: str) -> dict[tuple[str, str, str | None], tuple[int, ...]
 
 
 def row(encrypted: int, plaintext: int, empty: int, null: int, **by_key: int) -> dict[str, Any]:
+    """The expected counts; ``plaintext`` here is the non-empty plaintext: the report's
+    ``plaintext`` also holds the ``empty`` ones (legacy ``""`` is encrypted too)."""
     return {
         "encrypted": encrypted,
-        "plaintext": plaintext,
+        "plaintext": plaintext + empty,
         "empty": empty,
         "null": null,
         "by_key": {("" if k == "untagged" else k): n for k, n in sorted(by_key.items())},
@@ -169,6 +171,11 @@ def seeded() -> dict[str, Any]:
     return {"broken_secret_pk": 5, "broken_provider_pk": 3}
 
 
+MALFORMED = "(malformed)"
+# A canonical base64url payload of 30 bytes: the smallest a value has is 28 (IV and tag).
+PAYLOAD = "A" * 40
+
+
 EXPECTED = {
     ("testapp.Secret", "token", None): row(4, 1, 1, 1, untagged=3, old=1),
     ("testapp.Secret", "notes", None): row(2, 1, 1, 3, untagged=2),
@@ -178,7 +185,12 @@ EXPECTED = {
     ("testapp.Connection", "options", "twilio_token"): row(0, 0, 1, 3),
     ("testapp.Connection", "options", "configuration.client_secret"): row(1, 0, 1, 2, old=1),
     ("testapp.EmailProvider", "credentials", "*"): row(4, 1, 1, 2, untagged=3, old=1),
-    ("testapp.MigrationSource", "credentials", "client_secret"): row(2, 0, 0, 0, old=1, ghost=1),
+    ("testapp.MigrationSource", "credentials", "client_secret"): row(
+        2, 0, 0, 0, old=1, **{MALFORMED: 1}
+    ),
+    ("testapp.TenantCredential", "secret", None): row(0, 0, 0, 0),
+    ("testapp.TenantCredential", "options", "client_secret"): row(0, 0, 0, 0),
+    ("testapp.UnmanagedClient", "client_secret", None): row(0, 0, 0, 0),
 }
 
 
@@ -190,10 +202,11 @@ def test_seeded_counts_in_json(seeded: dict[str, Any]) -> None:
     assert totals == {
         "fields": len(EXPECTED),
         "encrypted": 14,
-        "plaintext": 4,
+        "plaintext": 9,
         "empty": 5,
         "null": 17,
-        "by_key": {"": 9, "ghost": 1, "old": 4},
+        "by_key": {"": 9, MALFORMED: 1, "old": 4},
+        "unreadable": 1,
     }
 
 
@@ -206,7 +219,7 @@ def test_seeded_counts_in_text(seeded: dict[str, Any]) -> None:
     assert table_counts(text) == expected
     assert "(untagged)=3, old=1" in text
     total = next(line for line in text.splitlines() if line.startswith("Total"))
-    assert total.split()[3:7] == ["14", "4", "5", "17"]
+    assert total.split()[3:7] == ["14", "9", "5", "17"]
 
 
 def test_counts_without_any_key(seeded: dict[str, Any]) -> None:
@@ -280,7 +293,7 @@ def test_key_status_shows_fingerprints_never_keys(seeded: dict[str, Any]) -> Non
 @KEYS
 def test_guidance_when_plaintext_remains(seeded: dict[str, Any]) -> None:
     text = run("testapp.Secret")
-    assert "2 values are still stored as plaintext" in text
+    assert "4 values are still stored as plaintext" in text  # the two "" included
     assert "manage.py encryption_migrate" in text
 
 
@@ -436,6 +449,8 @@ def test_app_filter_lists_only_models_with_encrypted_fields() -> None:
         "testapp.Connection",
         "testapp.EmailProvider",
         "testapp.MigrationSource",
+        "testapp.TenantCredential",
+        "testapp.UnmanagedClient",  # unmanaged, with a table (UnmanagedGhost has none)
     }
 
 
@@ -480,7 +495,7 @@ def test_bad_batch_size() -> None:
 @KEYS
 def test_json_schema(seeded: dict[str, Any]) -> None:
     report = run_json("testapp")
-    assert list(report) == ["key", "fields", "totals"]
+    assert list(report) == ["key", "fields", "totals", "excluded"]
     assert list(report["key"]) == ["configured", "key_id", "fallbacks", "fingerprints", "errors"]
     for entry in report["fields"]:
         assert list(entry) == [
@@ -500,6 +515,7 @@ def test_json_schema(seeded: dict[str, Any]) -> None:
         "empty",
         "null",
         "by_key",
+        "unreadable",
     ]
     verified = run_json("testapp", verify=True)
     assert list(verified["fields"][0]["verify"]) == [
@@ -518,7 +534,7 @@ def test_key_id_split_uses_configured_and_stored_ids() -> None:
     new = Key.from_secret("2026-11", base64.b64decode(KEY_A))
     insert(Secret, 1, label="a", token=encrypt_with(new, "a", prefix="enc:v1:2026-11:"))
     insert(Secret, 2, label="b", token=encrypt_with(new, "b", prefix="enc:v1:2026-11:"))
-    insert(Secret, 3, label="c", token="enc:v1:other_id:AAAA")
+    insert(Secret, 3, label="c", token=f"enc:v1:other_id:{PAYLOAD}")
     insert(Secret, 4, label="d", token="enc:v1::AAAA")  # empty id: read as untagged
     insert(Secret, 5, label="e", token="ENC:V1:AAAA")  # the prefix is case-sensitive
     insert(Secret, 6, label="f", token=" ")  # not empty
@@ -610,7 +626,8 @@ def test_configured_key_ids_are_split_in_the_one_query() -> None:
             pk += 1
             insert(Secret, pk, label="x", token=f"enc:v1:{key_id}:AAAA")
     insert(Secret, pk + 1, label="x", token="enc:v1:AAAA")
-    insert(Secret, pk + 2, label="x", token="enc:v1:abc:AAAA")  # shares a prefix with "ab"
+    # Shares a prefix with "ab"; well-formed, so its id is shown though it is not configured.
+    insert(Secret, pk + 2, label="x", token=f"enc:v1:abc:{PAYLOAD}")
     with CaptureQueriesContext(connection) as queries:
         report = run_json("testapp.Secret")
     token = counts(report)["testapp.Secret", "token", None]
@@ -624,3 +641,202 @@ def test_progress_at_verbosity_2(seeded: dict[str, Any]) -> None:
     err = StringIO()
     call_command("encryption_status", "testapp.Secret", verbosity=2, stdout=StringIO(), stderr=err)
     assert "testapp.Secret: 1 aggregate query" in err.getvalue()
+
+
+# Key labels never echo stored text -----------------------------------------------------------
+
+LEAK = "Str0ng-Passw0rd_LEAKME"
+# Prefixed values whose text after enc:v1: is not a key id of a well-formed value: a payload too
+# short or not base64url, an id with characters no key id has, a truncated payload (27 bytes).
+MALFORMED_VALUES = [
+    f"enc:v1:{LEAK}:x",
+    f"enc:v1:{LEAK}:",
+    f"enc:v1:{LEAK} and more:{PAYLOAD}",
+    f"enc:v1:{LEAK}:{PAYLOAD[:36]}",
+    f"enc:v1:{LEAK}:{'A' * 37}B",  # its last character carries stray bits: not canonical
+]
+
+
+def _all_outputs(*args: str, **options: Any) -> str:
+    return run(*args, **options) + run(*args, format="json", **options)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_malformed_key_ids_are_counted_never_shown(streamed: bool, monkeypatch: Any) -> None:
+    if streamed:
+        monkeypatch.setattr(encryption_status, "DIALECTS", {})
+    for pk, value in enumerate(MALFORMED_VALUES, start=1):
+        insert(Secret, pk, label="x", token=value, notes=None)
+        insert(Connection, pk, name="c", options={"client_secret": value})
+        insert(EmailProvider, pk, name="e", credentials={"k": value})
+    n = len(MALFORMED_VALUES)
+    for keys in ({}, {"ENCRYPTION_KEY": None}, {"ENCRYPTION_KEY": "not base64!"}):
+        with override_settings(**keys):
+            output = _all_outputs("testapp.Secret", "testapp.Connection", "testapp.EmailProvider")
+            report = counts(run_json("testapp"))
+        assert LEAK not in output
+        assert "LEAKME" not in output
+        assert report["testapp.Secret", "token", None]["by_key"] == {MALFORMED: n}
+        assert report["testapp.Connection", "options", "client_secret"]["by_key"] == {MALFORMED: n}
+        assert report["testapp.EmailProvider", "credentials", "*"]["by_key"] == {MALFORMED: n}
+    with KEYS:
+        assert "LEAKME" not in _all_outputs("testapp", verify=True)
+
+
+@KEYS
+def test_well_formed_values_under_other_ids_are_named() -> None:
+    """An id that is not configured is shown when the whole value is well-formed: what the
+    operator needs to know to add that key to the fallbacks."""
+    insert(Secret, 1, label="x", token=under_old("secret"))
+    insert(Secret, 2, label="y", token=f"enc:v1:2027:{PAYLOAD}")
+    with override_settings(ENCRYPTION_KEY_FALLBACKS=None):
+        assert counts(run_json("testapp.Secret"))["testapp.Secret", "token", None]["by_key"] == {
+            "old": 1,
+            "2027": 1,
+        }
+
+
+@KEYS
+def test_configured_ids_are_shown_whatever_the_payload() -> None:
+    """A configured id comes from the settings, not from the row: it is shown as it is (the
+    aggregate query tests the prefix only). --verify reports the value as failing."""
+    insert(Secret, 1, label="x", token="enc:v1:old:not a payload")
+    report = run_json("testapp.Secret", verify=True)
+    token = counts(report)["testapp.Secret", "token", None]
+    assert token["by_key"] == {"old": 1}
+    assert report["fields"][0]["verify"]["failed"] == 1
+
+
+# --check fails a deployment that cannot read what it stores ----------------------------------
+
+
+def _check(*args: str) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("encryption_status", *args, check=True, stdout=out, stderr=StringIO())
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def _encrypted_only() -> None:
+    insert(Secret, 1, label="a", token=under_active("t1"), notes=under_old("n1"))
+    insert(Secret, 2, label="b", token=under_untagged_fallback("t2"), notes=None)
+
+
+@KEYS
+def test_check_passes_when_the_keys_read_everything() -> None:
+    _encrypted_only()
+    status, text = _check("testapp.Secret")
+    assert status == 0
+    assert "cannot be read" not in text
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"ENCRYPTION_KEY": None, "ENCRYPTION_KEY_FALLBACKS": None},
+        {"ENCRYPTION_KEY": "", "ENCRYPTION_KEY_FALLBACKS": []},
+        {"ENCRYPTION_KEY": "not a key"},
+        {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_KEY_FALLBACKS": ["x:y:z"]},
+    ],
+)
+def test_check_fails_when_no_key_can_read_the_values(keys: dict[str, Any]) -> None:
+    _encrypted_only()
+    with override_settings(**keys):
+        status, text = _check("testapp.Secret")
+        report = run_json("testapp.Secret")
+    assert status == 1
+    assert "3 encrypted value(s) cannot be read" in text  # the report is printed first
+    assert report["totals"]["unreadable"] == 3
+
+
+@pytest.mark.parametrize("keys", [{"ENCRYPTION_KEY": None}, {"ENCRYPTION_KEY": "not a key"}])
+def test_check_fails_on_invalid_key_settings_even_without_values(keys: dict[str, Any]) -> None:
+    with override_settings(**keys):
+        status, _text = _check("testapp.Secret")
+    assert status == (1 if keys["ENCRYPTION_KEY"] else 0)
+
+
+@KEYS
+def test_unreadable_counts_ids_that_are_not_configured() -> None:
+    _encrypted_only()
+    insert(Secret, 3, label="c", token=f"enc:v1:gone:{PAYLOAD}", notes=f"enc:v1:{LEAK}:x")
+    report = run_json("testapp.Secret")
+    assert report["totals"]["unreadable"] == 2  # the unknown id and the malformed value
+    assert "2 encrypted value(s) cannot be read" in run("testapp.Secret")
+
+
+@KEYS
+def test_empty_strings_are_plaintext_for_status_and_migrate() -> None:
+    """AuthHero and the field encrypt "", so a stored "" is legacy plaintext: status counts it
+    as such (and --check fails on it), migrate encrypts it, and status then agrees."""
+    insert(Secret, 1, label="a", token="", notes=None)
+    insert(Connection, 1, name="c", options={"client_secret": ""})
+    before = counts(run_json("testapp.Secret", "testapp.Connection"))
+    assert before["testapp.Secret", "token", None] == row(0, 0, 1, 0)
+    assert before["testapp.Connection", "options", "client_secret"] == row(0, 0, 1, 0)
+    assert _check("testapp.Secret")[0] == 1
+    migrated = json.loads(
+        _call("encryption_migrate", "testapp.Secret", "testapp.Connection", format="json")
+    )
+    assert migrated["totals"]["values"]["encrypted"] == 2
+    after = counts(run_json("testapp.Secret", "testapp.Connection"))
+    assert after["testapp.Secret", "token", None]["plaintext"] == 0
+    assert after["testapp.Connection", "options", "client_secret"]["plaintext"] == 0
+    assert _check("testapp.Secret")[0] == 0
+
+
+def _call(name: str, *args: str, **options: Any) -> str:
+    out = StringIO()
+    call_command(name, *args, stdout=out, stderr=StringIO(), **options)
+    return out.getvalue()
+
+
+# Composite primary keys and unmanaged models --------------------------------------------------
+
+
+def _insert_into(table: str, **columns: Any) -> None:
+    values = [json.dumps(v) if isinstance(v, dict) else v for v in columns.values()]
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    marks = ", ".join(["%s"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(table)} ({names}) VALUES ({marks})", values
+        )
+
+
+@KEYS
+@pytest.mark.parametrize("row_values", [True, False])
+def test_verify_pages_through_a_composite_primary_key(monkeypatch: Any, row_values: bool) -> None:
+    from authhero_encrypt.inventory import PrimaryKey
+    from tests.testapp.models import TenantCredential
+
+    if not row_values:
+        monkeypatch.setattr(PrimaryKey, "ROW_VALUE_VENDORS", frozenset())
+    table = TenantCredential._meta.db_table
+    rows = [("t1", "a"), ("t1", "b"), ("t2", "a"), ("t2", "b"), ("t3", "a")]
+    for tenant, name in rows:
+        bad = (tenant, name) == ("t2", "b")
+        secret = tampered(under_active("x")) if bad else under_active(f"{tenant}{name}")
+        _insert_into(table, tenant=tenant, name=name, secret=secret, options={"client_secret": ""})
+    report = run_json("testapp.TenantCredential", verify=True, batch_size=2)
+    secret = next(f for f in report["fields"] if f["field"] == "secret")
+    assert secret["verify"]["checked"] == 5
+    assert secret["verify"]["failed"] == 1
+    assert secret["verify"]["failed_pks"] == [["t2", "b"]]
+    text = run("testapp.TenantCredential", verify=True, batch_size=2)
+    assert "primary keys ('t2', 'b')" in text
+
+
+@KEYS
+def test_unmanaged_models_are_counted_and_tableless_ones_named() -> None:
+    _insert_into("testapp_unmanaged_client", id=1, client_secret=under_active("x"))
+    _insert_into("testapp_unmanaged_client", id=2, client_secret="legacy")
+    report = run_json("testapp.UnmanagedClient", "testapp.UnmanagedGhost")
+    assert counts(report) == {
+        ("testapp.UnmanagedClient", "client_secret", None): row(1, 1, 0, 0, untagged=1)
+    }
+    reason = "unmanaged, and its table 'testapp_no_such_table' does not exist in database 'default'"
+    assert report["excluded"] == [{"model": "testapp.UnmanagedGhost", "reason": reason}]
+    assert f"Left out testapp.UnmanagedGhost: {reason}." in run("testapp")

@@ -744,3 +744,22 @@ def test_plaintext_round_trip_with_the_key_unset(raw_column, notes):
         obj = Secret.objects.create(notes=notes)
         assert raw_column(Secret, obj.pk, "notes") == notes
         assert Secret.objects.get(pk=obj.pk).notes == notes
+
+
+def test_read_error_names_a_row_of_a_composite_primary_key():
+    """Before: the error path asked for the key's one column and died with AttributeError."""
+    from authhero_encrypt.crypto import encrypt_with
+    from authhero_encrypt.keys import Key
+    from tests.testapp.models import TenantCredential
+
+    stranger = Key.from_secret(None, bytes(range(100, 132)))  # no configured key
+    stored = encrypt_with(stranger, "unreadable")
+    table = connection.ops.quote_name(TenantCredential._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (tenant, name, secret) VALUES (%s, %s, %s)", ["t1", "n1", stored]
+        )
+    with pytest.raises(DecryptionError) as excinfo:
+        list(TenantCredential.objects.all())
+    assert "(primary key ('t1', 'n1'))" in str(excinfo.value)
+    assert "unreadable" not in str(excinfo.value)

@@ -22,6 +22,7 @@ from authhero_encrypt.exceptions import (
     InvalidKeyError,
     MissingKeyError,
 )
+from authhero_encrypt.fields.cursors import close_suspended_cursors
 from authhero_encrypt.fields.expressions import EncryptedCol
 from authhero_encrypt.keys import KeyRing, get_keyring
 
@@ -116,7 +117,11 @@ def primary_keys_holding(
     context can never break the caller's transaction.
     """
     table = connection.ops.quote_name(model._meta.db_table)
-    pk = connection.ops.quote_name(model._meta.pk.column)  # type: ignore[arg-type]
+    # A composite primary key (models.CompositePrimaryKey) has columns and no column: its rows
+    # are named by the tuple of their key.
+    pk_field: Any = model._meta.pk
+    pk_columns: tuple[str, ...] = getattr(pk_field, "columns", None) or (pk_field.column,)
+    pk = ", ".join(connection.ops.quote_name(c) for c in pk_columns)
     col = connection.ops.quote_name(column)
     if connection.vendor == "postgresql":
         col = f"CAST({col} AS text)"
@@ -125,7 +130,8 @@ def primary_keys_holding(
     try:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             cursor.execute(sql, [pattern, "\\"])
-            return [row[0] for row in cursor.fetchmany(_MAX_PKS_NAMED)]
+            rows = cursor.fetchmany(_MAX_PKS_NAMED)
+            return [tuple(row) if len(pk_columns) > 1 else row[0] for row in rows]
     except DatabaseError:
         return []
 
@@ -284,6 +290,7 @@ class EncryptedFieldMixin:
         scrub_rows_above(sys._getframe(1))
         pks = primary_keys_holding(self.model, self.column, f"%{like_escape(stored)}%", connection)
         rows = ", ".join(repr(pk) for pk in pks) if pks else "unknown"
+        close_suspended_cursors()  # the read is over: see authhero_encrypt.fields.cursors
         return rewrap(exc, f"Cannot read {self.label()}{where} (primary key {rows})")
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -62,3 +62,44 @@ class MigrationSource(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TenantCredential(models.Model):
+    """A composite primary key (Django 5.2+): rows are paged through and named by both."""
+
+    pk = models.CompositePrimaryKey("tenant", "name")
+    tenant = models.CharField(max_length=20)
+    name = models.CharField(max_length=40)
+    secret = EncryptedCharField(max_length=100, null=True, blank=True)
+    options = JSONPathEncryptedField(encrypted_paths=["client_secret"], null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.name}"
+
+
+class UnmanagedClient(models.Model):
+    """A table this project maps but does not manage, as one mapping AuthHero's own tables
+    would; migration 0004 creates it with RunSQL."""
+
+    id = models.IntegerField(primary_key=True)
+    client_secret = EncryptedTextField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "testapp_unmanaged_client"
+
+    def __str__(self) -> str:
+        return f"UnmanagedClient {self.pk}"
+
+
+class UnmanagedGhost(models.Model):
+    """Unmanaged, and nothing creates its table: the commands say they leave it out."""
+
+    client_secret = EncryptedTextField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "testapp_no_such_table"
+
+    def __str__(self) -> str:
+        return f"UnmanagedGhost {self.pk}"

@@ -27,13 +27,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
 
 from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields.json import JSONPathEncryptedField
-from authhero_encrypt.inventory import Target, find_targets, iter_raw_rows, load_json
+from authhero_encrypt.inventory import (
+    PrimaryKey,
+    Target,
+    column_as_text,
+    iter_raw_rows,
+    load_json,
+    survey,
+)
 from authhero_encrypt.json_paths import path_text
+from authhero_encrypt.json_text import dumps_exact, loads_exact
 from authhero_encrypt.keys import get_keyring
+from authhero_encrypt.management.options import add_shared_arguments, check_database
 from authhero_encrypt.rotation import Outcome, Rotation
 
 if TYPE_CHECKING:
@@ -79,6 +88,8 @@ class FieldReport:
     failures: list[tuple[Any, str | None, str]] = field(default_factory=list)
     left_over: int = 0
     left_over_pks: list[Any] = field(default_factory=list)
+    write_failed: int = 0
+    write_failures: list[tuple[Any, str]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -123,6 +134,8 @@ class FieldReport:
             ],
             "left_over": self.left_over,
             "left_over_pks": self.left_over_pks,
+            "write_failed": self.write_failed,
+            "write_failures": [{"pk": pk, "reason": reason} for pk, reason in self.write_failures],
         }
 
 
@@ -169,15 +182,18 @@ class Swapper:
         self.connection = connection
         self.is_json = is_json
         quote = connection.ops.quote_name
-        pk_field = model._meta.pk
-        if pk_field is None or pk_field.column is None:  # pragma: no cover - concrete models
-            raise ValueError(f"{model._meta.label} has no primary key column to page through.")
+        self.key = PrimaryKey(model, connection)
         self.table = quote(model._meta.db_table)
-        self.pk = quote(pk_field.column)
         self.col = quote(column)
+        # JSON is read as its text, so that the documents are rewritten from what is stored.
+        self.read = column_as_text(connection, column) if is_json else self.col
         vendor = connection.vendor
-        pk_type = pk_field.rel_db_type(connection) if vendor == "postgresql" else None
-        if vendor == "postgresql" and pk_type:
+        pk_field = model._meta.pk
+        pk_type = None
+        if vendor == "postgresql" and not self.key.composite and pk_field is not None:
+            pk_type = pk_field.rel_db_type(connection)
+        if pk_type:
+            self.pk = self.key.quoted[0]
             # One statement per batch, and the rows that matched come back: no per-row round
             # trip and no re-read to find the conflicts. The batch travels as one JSON text of
             # [pk, old, new] triples: json.dumps is C, where psycopg's client-side array
@@ -206,7 +222,7 @@ class Swapper:
             value, compared = "%s::jsonb", f"{self.col} = %s::jsonb"
         self.row_sql = (
             f"UPDATE {self.table} SET {self.col} = {value} "  # noqa: S608
-            f"WHERE {self.pk} = %s AND {compared}"
+            f"WHERE {self.key.match} AND {compared}"
         )
 
     def swap(self, updates: Sequence[tuple[Any, ...]]) -> set[Any]:
@@ -218,7 +234,8 @@ class Swapper:
                 batch = json.dumps([u[:3] for u in updates], ensure_ascii=False, default=str)
                 cursor.execute(self.bulk_sql, [batch])
                 return set(pks).difference(row[0] for row in cursor.fetchall())
-            cursor.executemany(self.row_sql, [(u[2], u[0], u[1]) for u in updates])
+            params = self.key.params
+            cursor.executemany(self.row_sql, [(u[2], *params(u[0]), u[1]) for u in updates])
             if cursor.rowcount == len(updates):
                 return set()
         # Some rows changed underneath. Every new value holds a fresh random IV, so a row that
@@ -237,16 +254,22 @@ class Swapper:
 
     def reread(self, pks: Sequence[Any]) -> list[Row]:
         rows: list[Row] = []
+        key = self.key
         with self.connection.cursor() as cursor:
             for start in range(0, len(pks), REREAD_CHUNK):
                 chunk = pks[start : start + REREAD_CHUNK]
-                marks = ", ".join(["%s"] * len(chunk))
+                if key.composite:
+                    where = " OR ".join([f"({key.match})"] * len(chunk))
+                    params = [value for pk in chunk for value in key.params(pk)]
+                else:
+                    where = f"{key.select} IN ({', '.join(['%s'] * len(chunk))})"
+                    params = list(chunk)
                 cursor.execute(
-                    f"SELECT {self.pk}, {self.col} FROM {self.table} "  # noqa: S608
-                    f"WHERE {self.pk} IN ({marks}) ORDER BY {self.pk}",
-                    chunk,
+                    f"SELECT {key.select}, {self.read} FROM {self.table} "  # noqa: S608
+                    f"WHERE {where} ORDER BY {key.order}",
+                    params,
                 )
-                rows.extend((row[0], row[1]) for row in cursor.fetchall())
+                rows.extend((key.key(row), row[key.width]) for row in cursor.fetchall())
         return rows
 
 
@@ -286,8 +309,13 @@ class FieldMigrator:
     def run(self, progress: Progress | None) -> FieldReport:
         report = self.report
         last_pk = None
+        column = self.field.column
         for rows in iter_raw_rows(
-            self.model, [self.field.column], using=self.using, batch_size=self.batch_size
+            self.model,
+            [column],
+            using=self.using,
+            batch_size=self.batch_size,
+            as_text=[column] if self.is_json else [],
         ):
             report.rows += len(rows)
             pending = self.apply(self.plan(rows))
@@ -331,7 +359,12 @@ class FieldMigrator:
         for pk, raw in rows:
             if raw is None:
                 continue
-            rewrite = self.rotation.document(trie, declared, load_json(raw))
+            if isinstance(raw, (bytes, bytearray)):
+                raw = raw.decode("utf-8")
+            # Parsed keeping every number as its text, and written back token for token: only
+            # the secret leaves change (see authhero_encrypt.json_text).
+            document = loads_exact(raw) if isinstance(raw, str) else raw
+            rewrite = self.rotation.document(trie, declared, document)
             tally: Counter[tuple[str | None, Outcome]] = Counter(
                 {(path_text(path), outcome): n for (path, outcome), n in rewrite.counts.items()}
             )
@@ -346,8 +379,30 @@ class FieldMigrator:
             # compared as jsonb on PostgreSQL (a driver that hands back parsed data gets it
             # serialised, which jsonb equality accepts).
             old = raw if isinstance(raw, str) else json.dumps(raw)
-            updates.append((pk, old, json.dumps(rewrite.document), tally))
+            updates.append((pk, old, dumps_exact(rewrite.document), tally))
         return updates
+
+    def apply_one_by_one(
+        self, updates: Sequence[tuple[Any, Any, str, Tally]]
+    ) -> tuple[set[Any], set[Any]]:
+        """Write each row in its own transaction: the pks that changed underneath, and those
+        whose new value the database refused (reported, left as they are)."""
+        conflicts: set[Any] = set()
+        refused: set[Any] = set()
+        report = self.report
+        for update in updates:
+            try:
+                with transaction.atomic(using=self.using):
+                    conflicts |= self.swapper.swap([update])
+            except (IntegrityError, DataError) as exc:
+                refused.add(update[0])
+                report.write_failed += 1
+                if len(report.write_failures) < REPORTED_PKS:
+                    # The driver's own text is left out: it may quote the value.
+                    report.write_failures.append(
+                        (update[0], f"the database refused the new value ({type(exc).__name__})")
+                    )
+        return conflicts, refused
 
     def apply(self, updates: Sequence[tuple[Any, Any, str, Tally]]) -> set[Any]:
         """Write one batch in one transaction; the primary keys that changed underneath."""
@@ -355,8 +410,15 @@ class FieldMigrator:
             return set()
         conflicts: set[Any] = set()
         if not self.dry_run:
-            with transaction.atomic(using=self.using):
-                conflicts = self.swapper.swap(updates)
+            try:
+                with transaction.atomic(using=self.using):
+                    conflicts = self.swapper.swap(updates)
+            except (IntegrityError, DataError):
+                # One row's new value was refused (a constraint, a column too narrow): the
+                # batch was rolled back; write its rows one by one so that only the rows the
+                # database refuses are left, named, and the rest of the table goes on.
+                conflicts, refused = self.apply_one_by_one(updates)
+                updates = [u for u in updates if u[0] not in refused]
         written = [u for u in updates if u[0] not in conflicts] if conflicts else updates
         report = self.report
         report.written += len(written)
@@ -382,17 +444,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "selectors",
-            nargs="*",
-            metavar="app_label[.Model]",
-            help="Only migrate these apps or models (default: every installed model).",
-        )
-        parser.add_argument(
-            "--database",
-            default=DEFAULT_DB_ALIAS,
-            help='Database alias to migrate (default: "default").',
-        )
+        add_shared_arguments(parser, verb="migrate", json_doc="docs/key_rotation.md")
         parser.add_argument(
             "--batch-size",
             type=int,
@@ -404,12 +456,6 @@ class Command(BaseCommand):
             "--dry-run",
             action="store_true",
             help="Report what would change and write nothing.",
-        )
-        parser.add_argument(
-            "--format",
-            choices=["text", "json"],
-            default="text",
-            help="Summary format on stdout (default: text).",
         )
 
     def handle(
@@ -425,8 +471,7 @@ class Command(BaseCommand):
     ) -> None:
         if batch_size < 1:
             raise CommandError(f"--batch-size must be at least 1, not {batch_size}.")
-        if database not in connections:
-            raise CommandError(f"No database {database!r} in DATABASES.")
+        check_database(database)
         try:
             ring = get_keyring()
         except EncryptionError as exc:
@@ -438,9 +483,10 @@ class Command(BaseCommand):
                 "list the previous keys in ENCRYPTION_KEY_FALLBACKS, then rerun."
             )
         try:
-            targets = find_targets(selectors, using=database)
+            found = survey(selectors, using=database)
         except LookupError as exc:
             raise CommandError(str(exc)) from exc
+        targets = found.targets
 
         connection = connections[database]
         tables = set(connection.introspection.table_names())
@@ -494,6 +540,7 @@ class Command(BaseCommand):
             "key": {"key_id": ring.active.id, "fingerprint": ring.active.fingerprint},
             "fields": [report.as_json() for report in reports],
             "totals": _totals(reports),
+            "excluded": [{"model": e.model_label, "reason": e.reason} for e in found.excluded],
         }
         if verbosity >= 1:
             if format == "json":
@@ -503,7 +550,13 @@ class Command(BaseCommand):
 
         failed = summary["totals"]["values"][Outcome.FAILED.value]
         left_over = summary["totals"]["left_over"]
+        write_failed = summary["totals"]["write_failed"]
         problems = []
+        if write_failed:
+            problems.append(
+                f"{write_failed} row(s) could not be written (the database refused the new "
+                "value) and were left as they were; see the rows named above"
+            )
         if failed:
             problems.append(
                 f"{failed} value(s) failed to decrypt and were left untouched; add the key "
@@ -538,6 +591,8 @@ class Command(BaseCommand):
                     counts = report.counts[path]
                     cells = [f"{counts[outcome]:,}" for outcome in OUTCOMES]
                     table.append([f"  {path}", "", "", *cells, ""])
+        for excluded in summary["excluded"]:
+            out.write(f"Left out {excluded['model']}: {excluded['reason']}.")
         if not reports:
             out.write("No encrypted fields found.")
             return
@@ -575,6 +630,14 @@ class Command(BaseCommand):
                 reasons = Counter(reason for _pk, _path, reason in report.failures)
                 for reason, n in reasons.most_common(3):
                     out.write(f"  {n} x {reason}")
+            if report.write_failed:
+                shown = ", ".join(f"pk {pk}" for pk, _reason in report.write_failures[:TEXT_PKS])
+                more = report.write_failed - min(len(report.write_failures), TEXT_PKS)
+                out.write(
+                    f"{report.label}: {report.write_failed:,} row(s) could not be written, the "
+                    f"database refused the new value: {shown}"
+                    + (f" and {more:,} more" if more else "")
+                )
             if report.left_over:
                 shown = ", ".join(f"pk {pk}" for pk in report.left_over_pks[:TEXT_PKS])
                 more = report.left_over - min(len(report.left_over_pks), TEXT_PKS)
@@ -582,7 +645,7 @@ class Command(BaseCommand):
                     f"{report.label}: {report.left_over:,} row(s) kept changing and were left "
                     f"for a rerun: {shown}" + (f" and {more:,} more" if more else "")
                 )
-        if not values["failed"] and not totals["left_over"]:
+        if not values["failed"] and not totals["left_over"] and not totals["write_failed"]:
             tail = "would be" if summary["dry_run"] else "is"
             out.write(f"Every value {tail} under the active key.")
 
@@ -609,4 +672,5 @@ def _totals(reports: Sequence[FieldReport]) -> dict[str, Any]:
         "values": {outcome.value: values[outcome] for outcome in OUTCOMES},
         "failed_rows": sum(r.failed_rows for r in reports),
         "left_over": sum(r.left_over for r in reports),
+        "write_failed": sum(r.write_failed for r in reports),
     }

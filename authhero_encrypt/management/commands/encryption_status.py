@@ -27,14 +27,24 @@ from typing import TYPE_CHECKING, Any, cast
 from django.core.checks import ERROR
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DatabaseError, connections
 
 from authhero_encrypt.checks import check_key_settings
 from authhero_encrypt.crypto import PREFIX, decrypt_with, stored_key_id
 from authhero_encrypt.exceptions import DecryptionError, InvalidKeyError
-from authhero_encrypt.inventory import Target, find_targets, iter_raw_rows, load_json
+from authhero_encrypt.inventory import (
+    KEYED_VALUE_PATTERN,
+    UNTAGGED,
+    Target,
+    group_label,
+    iter_raw_rows,
+    key_label,
+    load_json,
+    survey,
+)
 from authhero_encrypt.json_paths import Path
 from authhero_encrypt.keys import Key, KeyRing, get_keyring
+from authhero_encrypt.management.options import add_shared_arguments, check_database
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -42,7 +52,6 @@ if TYPE_CHECKING:
 
 # Primary keys named per field when values fail to decrypt: enough to find them.
 FAILED_PKS_SHOWN = 5
-UNTAGGED = ""  # the by_key bucket of values written without a key id
 _MISSING = object()
 
 
@@ -66,17 +75,19 @@ class Tally:
     first_error: str | None = None
     untagged_opened_by: Counter[str] = field(default_factory=Counter)
 
-    def count(self, value: Any) -> None:
+    def count(self, value: Any, known_ids: Sequence[str]) -> None:
         """Count one stored value as the SQL does (for the values that are streamed)."""
         if not isinstance(value, str):
             self.null += 1
         elif value.startswith(PREFIX):
             self.encrypted += 1
-            self.by_key[stored_key_id(value) or UNTAGGED] += 1
-        elif value == "":
-            self.empty += 1
+            self.by_key[key_label(value, tuple(known_ids))] += 1
         else:
+            # "" is legacy plaintext too: the field and AuthHero encrypt it, and so does
+            # encryption_migrate. ``empty`` says how many of the plaintext values are "".
             self.plaintext += 1
+            if value == "":
+                self.empty += 1
 
     def as_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -211,6 +222,10 @@ class Dialect:
         """The text between the prefix and the next ':', for a value ``is_tagged`` accepts."""
         raise NotImplementedError
 
+    def keyed_value(self, x: Fragment) -> Fragment:
+        """Whether the whole value matches ``KEYED_VALUE_PATTERN``, so its id may be shown."""
+        return compose("{x} REGEXP {p}", x=x, p=_param(KEYED_VALUE_PATTERN))
+
     def count_if(self, condition: str) -> str:
         return f"COUNT(*) FILTER (WHERE {condition})"
 
@@ -304,6 +319,10 @@ class PostgreSQLDialect(Dialect):
     def key_id(self, x: Fragment) -> Fragment:
         return compose("split_part({x}, ':', 3)", x=x)
 
+    def keyed_value(self, x: Fragment) -> Fragment:
+        # PostgreSQL's regular expressions read \Z as the end of the text, as Python does.
+        return compose("{x} ~ {p}", x=x, p=_param(KEYED_VALUE_PATTERN))
+
 
 class MySQLDialect(Dialect):
     # MariaDB and MySQL merge the derived table into the outer query (a LIMIT would make them
@@ -334,6 +353,12 @@ class MySQLDialect(Dialect):
 
     def key_id(self, x: Fragment) -> Fragment:
         return compose("SUBSTRING_INDEX(SUBSTRING({x}, 8), ':', 1)", x=x)
+
+    def keyed_value(self, x: Fragment) -> Fragment:
+        # Bytes, so that the character classes are case-sensitive whatever the collation; in
+        # PCRE and ICU \Z also matches before a final newline, \z only at the end.
+        pattern = KEYED_VALUE_PATTERN.replace("\\Z", "\\z")
+        return compose("CAST({x} AS BINARY) REGEXP {p}", x=x, p=_param(pattern))
 
     def count_if(self, condition: str) -> str:
         return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
@@ -438,12 +463,13 @@ class ModelCounter:
         for target, codes in zip(self.targets, histograms, strict=True):
             known = [codes[KNOWN_CODE + n] for n in range(len(self.known_ids))]
             encrypted = codes[UNTAGGED_CODE] + codes[OTHER_CODE] + sum(known)
+            plaintext = codes[PLAINTEXT_CODE] + codes[EMPTY_CODE]  # "" is plaintext too
             tally = Tally(
                 target,
                 encrypted=encrypted,
-                plaintext=codes[PLAINTEXT_CODE],
+                plaintext=plaintext,
                 empty=codes[EMPTY_CODE],
-                null=rows - encrypted - codes[PLAINTEXT_CODE] - codes[EMPTY_CODE],
+                null=rows - encrypted - plaintext,
             )
             if codes[OTHER_CODE]:
                 # Values under key ids that are not configured: name each one, with a second
@@ -458,20 +484,26 @@ class ModelCounter:
         return tallies
 
     def _group_by_key(self, target: Target) -> Counter[str]:
-        """Every value with a ':' after the prefix, by the text before it (``""`` included)."""
+        """Every value with a ':' after the prefix, by its key label (``key_label``).
+
+        The database groups by the text before the ':' and by whether the whole value is
+        well-formed; the label of each group is decided here, so text that is not a key id
+        never leaves this method.
+        """
         d = self.dialect
         v: Fragment = ("v", [])
-        key_id, tagged = d.key_id(v), d.is_tagged(v)
+        key_id, keyed, tagged = d.key_id(v), d.keyed_value(v), d.is_tagged(v)
         value_sql, params = self._value(target)
         sql = (
-            f"SELECT k, COUNT(*) FROM (SELECT {key_id[0]} AS k FROM "  # noqa: S608
-            f"(SELECT {value_sql} AS v FROM {self.table}) s WHERE {tagged[0]}) t GROUP BY k"
+            f"SELECT k, ok, COUNT(*) FROM (SELECT {key_id[0]} AS k, "  # noqa: S608
+            f"CASE WHEN {keyed[0]} THEN 1 ELSE 0 END AS ok FROM "
+            f"(SELECT {value_sql} AS v FROM {self.table}) s WHERE {tagged[0]}) t GROUP BY k, ok"
         )
         found: Counter[str] = Counter()
         with self.connection.cursor() as cursor:
-            cursor.execute(sql, key_id[1] + params + tagged[1])
-            for value, n in cursor.fetchall():
-                found[value or UNTAGGED] += int(n)
+            cursor.execute(sql, key_id[1] + keyed[1] + params + tagged[1])
+            for value, ok, n in cursor.fetchall():
+                found[group_label(value, ok, self.known_ids)] += int(n)
         self.queries += 1
         return found
 
@@ -525,6 +557,7 @@ def stream(
     verifier: Verifier | None,
     using: str,
     batch_size: int,
+    known_ids: Sequence[str] = (),
 ) -> None:
     """One pass over a model's rows in keyset batches: count ``counted``, verify every tally."""
     model = tallies[0].target.model
@@ -552,7 +585,7 @@ def stream(
                     stored = documents[position]
                 for value in _values(tally.target, stored):
                     if count:
-                        tally.count(value)
+                        tally.count(value, known_ids)
                     if verifier is not None and isinstance(value, str) and value.startswith(PREFIX):
                         verifier.record(tally, row[0], value)
 
@@ -580,6 +613,17 @@ class KeyStatus:
                 if message.level >= ERROR
             ]
             return cls(None, errors or [str(exc)])
+
+    def unreadable(self, by_key: Counter[str]) -> int:
+        """How many of the encrypted values counted in ``by_key`` no configured key can open,
+        as far as their prefix tells (``--verify`` finds the rest: tampered values, wrong keys).
+        """
+        ring = self.ring
+        if ring is None or not ring.untagged:
+            return sum(by_key.values())
+        return sum(
+            n for label, n in by_key.items() if label != UNTAGGED and label not in ring.by_id
+        )
 
     def roles(self) -> list[tuple[str, Key]]:
         if self.ring is None:
@@ -614,28 +658,13 @@ class Command(BaseCommand):
     requires_system_checks = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "selectors",
-            nargs="*",
-            metavar="app_label[.ModelName]",
-            help="Only these apps or models (default: every installed model).",
-        )
-        parser.add_argument(
-            "--database",
-            default=DEFAULT_DB_ALIAS,
-            help='The database alias to inspect (default: "default").',
-        )
-        parser.add_argument(
-            "--format",
-            choices=["text", "json"],
-            default="text",
-            help="text (an aligned table, the default) or json (see docs/encryption_status.md).",
-        )
+        add_shared_arguments(parser, verb="inspect", json_doc="docs/encryption_status.md")
         parser.add_argument(
             "--check",
             action="store_true",
-            help="Exit with status 1 when any plaintext remains (with --verify: also when any "
-            "value fails to decrypt).",
+            help="Exit with status 1 when any plaintext remains, when the key settings are "
+            "invalid, or when encrypted values exist and no key is configured (with --verify: "
+            "also when any value fails to decrypt).",
         )
         parser.add_argument(
             "--verify",
@@ -664,12 +693,12 @@ class Command(BaseCommand):
     ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be a positive number of rows.")
-        if database not in connections:
-            raise CommandError(f"Unknown database alias {database!r}; see settings.DATABASES.")
+        check_database(database)
         try:
-            targets = find_targets(selectors, using=database)
+            found = survey(selectors, using=database)
         except LookupError as exc:
             raise CommandError(str(exc)) from None
+        targets = found.targets
         self.verbosity = verbosity
         keys = KeyStatus.load()
         verifier = self._verifier(keys) if verify else None
@@ -681,15 +710,23 @@ class Command(BaseCommand):
 
         if verbosity >= 1:
             if format == "json":
-                self.stdout.write(
-                    json.dumps(self._json(tallies, keys, verify), indent=2, cls=DjangoJSONEncoder)
-                )
+                report = self._json(tallies, keys, verify)
+                report["excluded"] = [
+                    {"model": e.model_label, "reason": e.reason} for e in found.excluded
+                ]
+                self.stdout.write(json.dumps(report, indent=2, cls=DjangoJSONEncoder))
             else:
                 self._text(tallies, keys, verify, database)
+                for excluded in found.excluded:
+                    self.stdout.write(f"Left out {excluded.model_label}: {excluded.reason}.")
         if check:
             plaintext = sum(t.plaintext for t in tallies)
             failed = sum(t.failed for t in tallies)
-            if plaintext or failed:
+            encrypted = sum(t.encrypted for t in tallies)
+            # A deployment that cannot open what it stores fails too, not only one with
+            # plaintext left: broken key settings, or ciphertext and no key at all.
+            unusable = keys.ring is None or (encrypted and not keys.ring.untagged)
+            if plaintext or failed or unusable:
                 sys.exit(1)
 
     def _verifier(self, keys: KeyStatus) -> Verifier:
@@ -780,13 +817,14 @@ class Command(BaseCommand):
                 verifier=verifier,
                 using=connection.alias,
                 batch_size=batch_size,
+                known_ids=tuple(sorted(set(known_ids))),
             )
         return [results[t] for t in targets], queries, bool(walked)
 
     # Output ----------------------------------------------------------------------------------
 
     @staticmethod
-    def _totals(tallies: Sequence[Tally], verify: bool) -> dict[str, Any]:
+    def _totals(tallies: Sequence[Tally], verify: bool, keys: KeyStatus) -> dict[str, Any]:
         by_key: Counter[str] = Counter()
         for tally in tallies:
             by_key.update(tally.by_key)
@@ -797,6 +835,7 @@ class Command(BaseCommand):
             "empty": sum(t.empty for t in tallies),
             "null": sum(t.null for t in tallies),
             "by_key": dict(sorted(by_key.items())),
+            "unreadable": keys.unreadable(by_key),
         }
         if verify:
             totals["verify"] = {
@@ -809,17 +848,18 @@ class Command(BaseCommand):
         return {
             "key": keys.as_json(),
             "fields": [t.as_json() for t in tallies],
-            "totals": self._totals(tallies, verify),
+            "totals": self._totals(tallies, verify, keys),
         }
 
     def _text(self, tallies: Sequence[Tally], keys: KeyStatus, verify: bool, database: str) -> None:
         write = self.stdout.write
-        totals = self._totals(tallies, verify)
+        totals = self._totals(tallies, verify, keys)
         if not tallies:
             write("No encrypted fields found in the selected models.")
         else:
             write(f"Encrypted values in database {database!r}:\n")
-            header = ["Model", "Field", "Path", "Encrypted", "Plaintext", "Empty", "Null"]
+            # "(empty)" counts the plaintext values that are "": they are in Plaintext too.
+            header = ["Model", "Field", "Path", "Encrypted", "Plaintext", "(empty)", "Null"]
             if verify:
                 header.append("Failed")
             header.append("By key")
@@ -853,6 +893,13 @@ class Command(BaseCommand):
                 write("  ".join(cells).rstrip())
         write("")
         self._key_text(keys)
+        unreadable = totals["unreadable"]
+        if unreadable:
+            write(
+                f"{unreadable} encrypted value(s) cannot be read with the configured keys "
+                "(no key, invalid key settings, a key id that is not configured, or a malformed "
+                "value)."
+            )
         if verify:
             self._verify_text(tallies, keys)
         self._advice(totals, keys)
@@ -925,4 +972,5 @@ class Command(BaseCommand):
 def _by_key_text(by_key: Counter[str]) -> str:
     if not by_key:
         return "-"
+    # Every label is a key id, "" or MALFORMED: never other text from a row (see key_label).
     return ", ".join(f"{key or '(untagged)'}={n}" for key, n in sorted(by_key.items()))
