@@ -1,4 +1,4 @@
-"""What the README states that the code (or tox.ini) can produce is checked here, not by hand."""
+"""What the README and docs/ state that the code (or tox.ini) can produce is checked here."""
 
 from __future__ import annotations
 
@@ -16,15 +16,23 @@ from example_project.authhero import models as demo
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
-PYTHON_BLOCKS = re.findall(r"^```python\n(.*?)^```", README, flags=re.DOTALL | re.MULTILINE)
+DOCS = {path.name: path.read_text("utf-8") for path in sorted((ROOT / "docs").glob("*.md"))}
+FIELDS_DOC = DOCS["fields.md"]
+PYTHON_BLOCKS = re.findall(
+    r"^```python\n(.*?)^```",
+    README + "".join(DOCS.values()),
+    flags=re.DOTALL | re.MULTILINE,
+)
 
 
 # Column sizing
 
 
 def sizing_claims() -> list[tuple[int, int]]:
-    claims = re.findall(r"`max_length=(\d+)` gives a `varchar\((\d+)\)`", README)
-    assert claims, "the README no longer states a column width"
+    text = README + FIELDS_DOC
+    claims = re.findall(r"`max_length=(\d+)` (?:gives|is) a `varchar\((\d+)\)`", text)
+    claims += re.findall(r"^\| (\d+) \| `varchar\((\d+)\)`", FIELDS_DOC, flags=re.MULTILINE)
+    assert len(claims) >= 6, "the README and docs/fields.md no longer state column widths"
     return [(int(max_length), int(width)) for max_length, width in claims]
 
 
@@ -37,7 +45,6 @@ def test_column_width_in_the_readme_is_the_formula():
 def test_column_width_in_the_readme_is_the_real_schema():
     # The demo's Client.client_secret is an EncryptedCharField(max_length=255), as in the README.
     field = demo.Client._meta.get_field("client_secret")
-    assert (field.max_length, field.max_length) in [(n, n) for n, _ in sizing_claims()]
     width = dict(sizing_claims())[field.max_length]
     with connection.cursor() as cursor:
         columns = connection.introspection.get_table_description(cursor, demo.Client._meta.db_table)
@@ -114,3 +121,31 @@ def test_tox_line_lists_the_environments_of_tox_ini():
     line = next(line for line in README.splitlines() if line.startswith("tox "))
     assert re.findall(r"py\d+-django\d+", line) == environments
     assert f"{len(environments)} envs" in line
+
+
+# The README is the front door; the reference lives in docs/
+
+
+def test_the_readme_fits_on_a_screen_or_two():
+    assert len(README.splitlines()) <= 200
+
+
+def test_every_local_link_of_the_readme_and_docs_exists():
+    pages = {"README.md": README, **{f"docs/{name}": text for name, text in DOCS.items()}}
+    for page, text in pages.items():
+        base = (ROOT / page).parent
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text):
+            if "://" not in target:
+                assert (base / target).exists(), f"{page} links to {target}, which is missing"
+
+
+def registered_check_ids() -> set[str]:
+    source = "".join(path.read_text("utf-8") for path in (ROOT / "authhero_encrypt").rglob("*.py"))
+    ids = set(re.findall(r"authhero_encrypt\.([EW]\d{3})", source))
+    ids |= {f"{level}{code}" for level, code in re.findall(r'"([EW])(\d{3})"', source)}
+    return ids
+
+
+def test_every_check_id_in_the_code_is_in_docs_checks():
+    documented = set(re.findall(r"^\| `authhero_encrypt\.([EW]\d{3})`", DOCS["checks.md"], re.M))
+    assert registered_check_ids() <= documented
