@@ -15,6 +15,7 @@ from django.apps import apps
 from django.db import connections, router
 
 from authhero_encrypt.fields.base import EncryptedFieldMixin
+from authhero_encrypt.fields.envelope import EnvelopeEncryptedTextField
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.json_paths import WILDCARD, Path, path_text
 
@@ -50,9 +51,19 @@ class Target:
 
 
 def encrypted_fields(model: type[Model]) -> list[Any]:
-    """The model's own concrete encrypted fields, in declaration order."""
+    """The model's own concrete ``enc:v1`` fields, in declaration order.
+
+    Envelope fields are left out: their ``env:v1`` values would look like plaintext to the
+    ``enc:v1`` rules, and rotating them means rewrapping (``authhero_encrypt.envelope.rewrap``).
+    """
     fields: list[Any] = list(model._meta.concrete_fields)
-    return [f for f in fields if isinstance(f, EncryptedFieldMixin) and f.model is model]
+    return [
+        f
+        for f in fields
+        if isinstance(f, EncryptedFieldMixin)
+        and not isinstance(f, EnvelopeEncryptedTextField)
+        and f.model is model
+    ]
 
 
 def _models_for(selectors: Sequence[str]) -> list[type[Model]]:

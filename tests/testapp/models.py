@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django.db import models
 
-from authhero_encrypt.fields import EncryptedCharField, EncryptedTextField, JSONPathEncryptedField
+from authhero_encrypt.fields import (
+    EncryptedCharField,
+    EncryptedTextField,
+    EnvelopeEncryptedTextField,
+    JSONPathEncryptedField,
+)
 
 
 class Secret(models.Model):
@@ -59,6 +64,19 @@ class MigrationSource(models.Model):
 
     name = models.CharField(max_length=100)
     credentials = JSONPathEncryptedField(encrypted_paths=["client_secret"], default=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PrivateKey(models.Model):
+    """A PEM private key (and an optional PKCS#7 bundle) sealed with envelope encryption."""
+
+    name = models.CharField(max_length=100)
+    pem = EnvelopeEncryptedTextField(null=True, blank=True)
+    bundle = EnvelopeEncryptedTextField(
+        null=True, blank=True, envelope_context="testapp.privatekey.bundle-v1"
+    )
 
     def __str__(self) -> str:
         return self.name
