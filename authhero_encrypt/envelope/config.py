@@ -131,19 +131,13 @@ def dek_cache() -> DekCache:
 
 
 def _kms_client() -> Any:
-    with _lock:
-        client = _state.get("kms_client")
-    if client is None:
-        try:
-            client = make_kms_client(**parse_kms_options())
-        except ImportError as exc:
-            raise ImproperlyConfigured(
-                "ENCRYPTION_ENVELOPE_PROVIDER or a stored value needs AWS KMS, but boto3 is not "
-                "installed. Install it with: pip install 'authhero-encrypt[aws]'"
-            ) from exc
-        with _lock:
-            client = _state.setdefault("kms_client", client)
-    return client
+    try:
+        return make_kms_client(**parse_kms_options())
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            "ENCRYPTION_ENVELOPE_PROVIDER or a stored value needs AWS KMS, but boto3 is not "
+            "installed. Install it with: pip install 'authhero-encrypt[aws]'"
+        ) from exc
 
 
 def provider_named(name: str) -> KeyProvider:
@@ -158,7 +152,7 @@ def provider_named(name: str) -> KeyProvider:
         with _lock:
             cached = _state.get("aws")
         if cached is None:
-            cached = AwsKmsProvider(_kms_client(), parse_kms_key_id(conf.ENCRYPTION_KMS_KEY_ID))
+            cached = AwsKmsProvider(_kms_client, parse_kms_key_id(conf.ENCRYPTION_KMS_KEY_ID))
             with _lock:
                 cached = _state.setdefault("aws", cached)
         provider = cached

@@ -147,7 +147,8 @@ class AwsKmsProvider:
     """The KEK is an AWS KMS key: DEKs are wrapped with ``Encrypt`` and unwrapped with
     ``Decrypt``, and the KEK never enters this process.
 
-    ``client`` is a boto3 KMS client (see :func:`make_kms_client`); ``key_id`` the configured
+    ``client_factory`` makes the boto3 KMS client (see :func:`make_kms_client`) when it is first
+    needed; ``key_id`` is the configured
     key (id, ARN or alias) new values are wrapped under. Stored values name the key ARN KMS
     answers with, and ``Decrypt`` is told that key id, so a value is only opened by its own key.
     Every failure of a call becomes a :class:`KeyProviderError` naming the operation and key.
@@ -155,10 +156,23 @@ class AwsKmsProvider:
 
     name = AWS_KMS
 
-    def __init__(self, client: Any, key_id: str | None) -> None:
-        self.client = client
+    def __init__(self, client_factory: Callable[[], Any], key_id: str | None) -> None:
+        self._client_factory = client_factory
+        self._client: Any = None
         self.key_id = key_id
         self._active_arn: str | None = None
+
+    def client(self, key_id: str) -> Any:
+        """The boto3 client, made on first use: a value is refused before any setup is tried."""
+        if self._client is None:
+            try:
+                self._client = self._client_factory()
+            except Exception as exc:
+                error = kms_error(exc, "client setup", key_id)
+                if error is exc:
+                    raise
+                raise error from exc
+        return self._client
 
     def _configured(self) -> str:
         if not self.key_id:
@@ -169,7 +183,7 @@ class AwsKmsProvider:
         return self.key_id
 
     def _call(self, operation: str, key_id: str, **params: Any) -> Any:
-        method = getattr(self.client, _METHODS[operation])
+        method = getattr(self.client(key_id), _METHODS[operation])
         try:
             return method(**params)
         except Exception as exc:
@@ -255,7 +269,12 @@ def kms_error(exc: Exception, operation: str, key_id: str) -> Exception:
     Messages name the operation, key id and error code, never the data key or plaintext.
     """
     try:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+            NoRegionError,
+        )
     except ImportError:  # pragma: no cover - a client exists only when botocore does
         return exc
     if isinstance(exc, ClientError):
@@ -269,6 +288,14 @@ def kms_error(exc: Exception, operation: str, key_id: str) -> Exception:
             key_id=key_id,
             provider=AWS_KMS,
             code=code,
+        )
+    if isinstance(exc, NoRegionError):
+        return KeyProviderError(
+            f"KMS {operation} with key {key_id!r} was not attempted: no AWS region is "
+            "configured. Set ENCRYPTION_KMS_REGION (or AWS_DEFAULT_REGION).",
+            key_id=key_id,
+            provider=AWS_KMS,
+            code="NoRegion",
         )
     if isinstance(exc, NoCredentialsError):
         return KeyProviderError(
