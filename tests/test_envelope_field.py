@@ -24,17 +24,12 @@ from authhero_encrypt.envelope.format import parse
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
 from authhero_encrypt.fields import EnvelopeEncryptedTextField
 from authhero_encrypt.inventory import find_targets
-from tests.keys import KEY_A, KEY_B, KEY_C
+from tests.keys import KEY_A, KEY_B, KEY_C, SAMPLE_PEM
 from tests.testapp.models import PrivateKey
 
 pytestmark = pytest.mark.django_db
 
-# A 3 KB PEM-like value; the spaces and '!' are characters base64url never produces.
-PEM = (
-    "-----BEGIN PRIVATE KEY-----\n"
-    + "\n".join("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC! " + "x" * 30 for _ in range(45))
-    + "\n-----END PRIVATE KEY-----\n"
-)
+PEM = SAMPLE_PEM
 TABLE = PrivateKey._meta.db_table
 
 
