@@ -214,3 +214,23 @@ def test_a_key_from_another_ring_does_not_open():
     stored = seal(LocalProvider(RING_A), "x", CONTEXT)
     with pytest.raises(DecryptionError, match="does not open under ring key id 'k1'"):
         open_value(resolver(build_keyring(KEY_B, "k1")), stored, CONTEXT)
+
+
+DOC = (Path(__file__).parent.parent / "docs" / "envelope.md").read_text("utf-8")
+
+
+def test_the_documented_vector_is_the_first_vector():
+    line = next(line for line in DOC.splitlines() if line.startswith("env:v1:local:k1:"))
+    assert VECTORS[0]["stored"].startswith(line.rstrip("…"))
+    assert len(line.rstrip("…")) > 100
+
+
+def test_the_documented_defaults_are_the_defaults(settings):
+    from authhero_encrypt.conf import ENVELOPE_SETTINGS, conf
+
+    for name in ENVELOPE_SETTINGS:
+        if hasattr(settings, name):
+            delattr(settings, name)
+        row = next(line for line in DOC.splitlines() if line.startswith(f"| `{name}` |"))
+        documented = row.split("|")[2].strip().strip("`")
+        assert documented == repr(getattr(conf, name)).replace("'", '"'), name
