@@ -8,6 +8,7 @@ failures moto does not simulate (a disabled key, a key pending deletion, throttl
 from __future__ import annotations
 
 import html
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -333,3 +334,14 @@ def test_a_missing_kms_dependency_fails_under_ci_and_skips_elsewhere(monkeypatch
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match=r"pip install -e '\.\[aws\]'"):
         require("no_such_module_x", "aws")
+
+
+def test_without_boto3_a_kms_value_fails_to_read_naming_the_row(aws, monkeypatch):
+    row = PrivateKey.objects.create(name="signing", pem=PEM)
+    reset_envelope()
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what `import boto3` meets when absent
+    with pytest.raises(KeyProviderError) as caught:
+        PrivateKey.objects.get(pk=row.pk)
+    assert caught.value.code == "Boto3Missing"
+    assert f"Cannot read testapp.PrivateKey.pem (primary key {row.pk})" in str(caught.value)
+    assert "pip install 'authhero-encrypt[aws]'" in str(caught.value)

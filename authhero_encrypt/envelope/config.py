@@ -23,6 +23,7 @@ from authhero_encrypt.envelope.providers import (
     LocalProvider,
     make_kms_client,
 )
+from authhero_encrypt.exceptions import KeyProviderError
 from authhero_encrypt.keys import get_keyring
 
 __all__ = [
@@ -134,9 +135,13 @@ def _kms_client() -> Any:
     try:
         return make_kms_client(**parse_kms_options())
     except ImportError as exc:
-        raise ImproperlyConfigured(
-            "ENCRYPTION_ENVELOPE_PROVIDER or a stored value needs AWS KMS, but boto3 is not "
-            "installed. Install it with: pip install 'authhero-encrypt[aws]'"
+        # A DecryptionError, so that a read names the field and row that needed KMS.
+        raise KeyProviderError(
+            "This needs AWS KMS (ENCRYPTION_ENVELOPE_PROVIDER is 'aws-kms', or the stored value "
+            "was wrapped by KMS), but boto3 is not installed. Install it with: "
+            "pip install 'authhero-encrypt[aws]'",
+            provider=AWS_KMS,
+            code="Boto3Missing",
         ) from exc
 
 
