@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
+from authhero_encrypt.envelope.codec import open_value
 from authhero_encrypt.envelope.config import provider_named, reset_envelope
 from authhero_encrypt.envelope.format import parse
 from authhero_encrypt.envelope.rotation import rewrap
@@ -345,3 +346,28 @@ def test_without_boto3_a_kms_value_fails_to_read_naming_the_row(aws, monkeypatch
     assert caught.value.code == "Boto3Missing"
     assert f"Cannot read testapp.PrivateKey.pem (primary key {row.pk})" in str(caught.value)
     assert "pip install 'authhero-encrypt[aws]'" in str(caught.value)
+
+
+def test_a_flipped_bit_in_any_field_of_a_kms_value_raises(aws):
+    """One character of each field, all 8 bits (a full sweep is in test_envelope_format)."""
+    row = PrivateKey.objects.create(name="signing", pem=PEM)
+    stored = raw(row.pk)
+    key_end = stored.rindex(":", 0, stored.rindex(":"))
+    positions = {
+        "provider": len("env:v1:") + 1,
+        "key id": len("env:v1:aws-kms:") + len(aws) - 5,
+        "wrapped key": key_end + 10,
+        "payload": len(stored) - 10,
+    }
+    context = PrivateKey._meta.get_field("pem").context
+    opened = []
+    for field, index in positions.items():
+        for bit in range(8):
+            flipped = stored[:index] + chr(ord(stored[index]) ^ (1 << bit)) + stored[index + 1 :]
+            reset_envelope()
+            try:
+                open_value(provider_named, flipped, context)
+            except DecryptionError:
+                continue
+            opened.append((field, bit))
+    assert opened == []
