@@ -11,6 +11,7 @@ rounds is reported in microseconds per operation, twice: this process's CPU time
 shared machine barely disturb it) and elapsed time (which for aws-kms includes the HTTP round
 trip and the moto server's work).
 
+* codec: decrypting the stored text alone, ``enc:v1`` against ``env:v1`` (data key cached);
 * ORM write: ``Model.objects.create`` of one row holding the PEM, for ``EncryptedTextField``
   (``enc:v1``) and ``EnvelopeEncryptedTextField`` (local provider; aws-kms against moto);
 * ORM read: ``Model.objects.get`` of that row; for the envelope field with the data key cached
@@ -66,6 +67,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test.utils import override_settings
 
+    from authhero_encrypt.crypto import decrypt_value, encrypt_value
     from authhero_encrypt.envelope.codec import open_value, seal
     from authhero_encrypt.envelope.config import dek_cache, provider_named
     from authhero_encrypt.envelope.rotation import rewrap
@@ -127,6 +129,14 @@ def main() -> None:
         case(f"rotate one row, rewrap without verify ({label})", rewrap_row(False), number)
         case(f"rotate one row, full re-encryption ({label})", reencrypt, number)
 
+    encrypted = encrypt_value(SAMPLE_PEM)
+    sealed = seal(provider_named("local"), SAMPLE_PEM, context)
+    case("codec: decrypt enc:v1", lambda: decrypt_value(encrypted), args.number * 10)
+    case(
+        "codec: open env:v1 (local, cache hit)",
+        lambda: open_value(provider_named, sealed, context),
+        args.number * 10,
+    )
     case("ORM write, EncryptedTextField (enc:v1)", lambda: Secret.objects.create(notes=SAMPLE_PEM))
     pk = Secret.objects.create(notes=SAMPLE_PEM).pk
     case("ORM read, EncryptedTextField (enc:v1)", lambda: Secret.objects.get(pk=pk).notes)
