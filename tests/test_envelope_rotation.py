@@ -69,10 +69,18 @@ def test_rewrap_fails_clearly_without_the_old_key():
         rewrap(stored, CONTEXT, resolve=resolver(ring), target=LocalProvider(ring))
 
 
-def test_rewrap_in_another_context_fails():
+@pytest.mark.parametrize("verify", [True, False])
+def test_rewrap_in_another_context_fails(verify):
+    # Without verifying the payload, only the wrapped key's binding to its context can refuse.
     stored = seal(LocalProvider(OLD), SAMPLE_PEM, CONTEXT)
-    with pytest.raises(DecryptionError, match="copied from another field"):
-        rewrap(stored, "testapp.other.pem", resolve=resolver(NEW), target=LocalProvider(NEW))
+    with pytest.raises(DecryptionError, match="wrapped data key does not open"):
+        rewrap(
+            stored,
+            "testapp.other.pem",
+            resolve=resolver(NEW),
+            target=LocalProvider(NEW),
+            verify=verify,
+        )
 
 
 def test_rewrap_refuses_what_is_not_an_envelope():

@@ -131,7 +131,7 @@ class LocalProvider:
                 continue
         raise DecryptionError(
             "The wrapped data key does not open under "
-            + (f"ring key id {key_id!r}" if key_id else "any configured key without an id")
+            + (f"ring key id {key_id!r}" if key_id else "any configured key")
             + ": it was tampered with, copied from another field, or wrapped by a key that is "
             "not in ENCRYPTION_KEY or ENCRYPTION_KEY_FALLBACKS.",
             key_id=key_id or None,
