@@ -16,12 +16,17 @@ class AuthHeroEncryptConfig(AppConfig):
             check_key_for_encrypted_fields,
             check_key_settings,
         )
+        from authhero_encrypt.envelope.checks import check_envelope_settings
+        from authhero_encrypt.envelope.config import reset_envelope
         from authhero_encrypt.keys import reset_keyring
 
         checks.register(check_key_settings, checks.Tags.security)
         checks.register(check_key_for_encrypted_fields, checks.Tags.security)
         checks.register(check_encryption_enabled, checks.Tags.security, deploy=True)
         checks.register(check_admin_secrets, checks.Tags.admin)
+        checks.register(check_envelope_settings, checks.Tags.security)
 
         # override_settings sends this, so a changed key is never served from the cached ring.
         setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")
+        # Providers, the KMS client and cached data keys never outlive a key or envelope setting.
+        setting_changed.connect(reset_envelope, dispatch_uid="authhero_encrypt.reset_envelope")

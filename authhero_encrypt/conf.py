@@ -18,6 +18,16 @@ KEY_SETTINGS = (
     "ENCRYPTION_KEY_FALLBACKS",
     "ENCRYPTION_PAD_PAYLOAD",
 )
+ENVELOPE_SETTINGS = (
+    "ENCRYPTION_ENVELOPE_PROVIDER",
+    "ENCRYPTION_ENVELOPE_CACHE_SIZE",
+    "ENCRYPTION_ENVELOPE_CACHE_TTL",
+    "ENCRYPTION_KMS_KEY_ID",
+    "ENCRYPTION_KMS_REGION",
+    "ENCRYPTION_KMS_ENDPOINT_URL",
+    "ENCRYPTION_KMS_TIMEOUT",
+    "ENCRYPTION_KMS_MAX_ATTEMPTS",
+)
 
 
 class Settings:
@@ -36,6 +46,40 @@ class Settings:
     @property
     def ENCRYPTION_PAD_PAYLOAD(self) -> Any:
         return getattr(settings, "ENCRYPTION_PAD_PAYLOAD", False)
+
+    # Envelope encryption (authhero_encrypt.envelope); validated by its system checks E301-E305.
+
+    @property
+    def ENCRYPTION_ENVELOPE_PROVIDER(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_PROVIDER", "local")
+
+    @property
+    def ENCRYPTION_ENVELOPE_CACHE_SIZE(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_CACHE_SIZE", 1024)
+
+    @property
+    def ENCRYPTION_ENVELOPE_CACHE_TTL(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_CACHE_TTL", 300)
+
+    @property
+    def ENCRYPTION_KMS_KEY_ID(self) -> Any:
+        return getattr(settings, "ENCRYPTION_KMS_KEY_ID", None)
+
+    @property
+    def ENCRYPTION_KMS_REGION(self) -> Any:
+        return getattr(settings, "ENCRYPTION_KMS_REGION", None)
+
+    @property
+    def ENCRYPTION_KMS_ENDPOINT_URL(self) -> Any:
+        return getattr(settings, "ENCRYPTION_KMS_ENDPOINT_URL", None)
+
+    @property
+    def ENCRYPTION_KMS_TIMEOUT(self) -> Any:
+        return getattr(settings, "ENCRYPTION_KMS_TIMEOUT", 5)
+
+    @property
+    def ENCRYPTION_KMS_MAX_ATTEMPTS(self) -> Any:
+        return getattr(settings, "ENCRYPTION_KMS_MAX_ATTEMPTS", 3)
 
 
 conf = Settings()

@@ -84,16 +84,21 @@ def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def _seal(key: Key, prefix: str, plaintext: str, iv: bytes, pad: bool) -> str:
+def utf8(plaintext: str) -> bytes:
+    """``plaintext`` as UTF-8, or ``EncryptionError`` for text that has no UTF-8 form."""
     try:
-        data = plaintext.encode("utf-8")
+        return plaintext.encode("utf-8")
     except UnicodeEncodeError as exc:
         # Lone surrogates cannot be stored as UTF-8; AuthHero would fail the same way.
         raise EncryptionError(
             "The value is not valid Unicode text (it holds a lone surrogate) and cannot be "
             "encrypted; clean it before saving."
         ) from exc
-    token = b2a_base64(iv + key.aead.encrypt(iv, data, None), newline=False).translate(_TO_URLSAFE)
+
+
+def _seal(key: Key, prefix: str, plaintext: str, iv: bytes, pad: bool) -> str:
+    token = b2a_base64(iv + key.aead.encrypt(iv, utf8(plaintext), None), newline=False)
+    token = token.translate(_TO_URLSAFE)
     if pad:
         return prefix + token.decode("ascii")
     return prefix + token.rstrip(b"=").decode("ascii")

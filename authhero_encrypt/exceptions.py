@@ -10,6 +10,7 @@ __all__ = [
     "DecryptionError",
     "EncryptionError",
     "InvalidKeyError",
+    "KeyProviderError",
     "MissingKeyError",
 ]
 
@@ -37,3 +38,25 @@ class DecryptionError(EncryptionError):
 
 class MissingKeyError(DecryptionError):
     """A key is needed (to read ciphertext, or to vouch for a prefixed value) and none is set."""
+
+
+class KeyProviderError(DecryptionError):
+    """The key-encryption-key provider (AWS KMS) failed to wrap or unwrap a data key.
+
+    Raised for an unreachable endpoint, a refused call (access denied, a disabled or deleted key,
+    a wrong key id) and throttling, on reads and on writes alike (nothing is written then).
+    ``provider`` names the provider, ``code`` the provider's error code (for example
+    ``"AccessDeniedException"``) or ``None`` when the call never got an answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key_id: str | None = None,
+        provider: str = "",
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message, key_id=key_id)
+        self.provider = provider
+        self.code = code

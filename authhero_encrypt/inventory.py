@@ -17,6 +17,7 @@ from django.db import connections, router
 
 from authhero_encrypt.crypto import PREFIX
 from authhero_encrypt.fields.base import EncryptedFieldMixin
+from authhero_encrypt.fields.envelope import EnvelopeEncryptedTextField
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.json_paths import WILDCARD, Path, path_text
 
@@ -79,9 +80,19 @@ class Target:
 
 
 def encrypted_fields(model: type[Model]) -> list[Any]:
-    """The model's own concrete encrypted fields, in declaration order."""
+    """The model's own concrete ``enc:v1`` fields, in declaration order.
+
+    Envelope fields are left out: their ``env:v1`` values would look like plaintext to the
+    ``enc:v1`` rules, and rotating them means rewrapping (``authhero_encrypt.envelope.rewrap``).
+    """
     fields: list[Any] = list(model._meta.concrete_fields)
-    return [f for f in fields if isinstance(f, EncryptedFieldMixin) and f.model is model]
+    return [
+        f
+        for f in fields
+        if isinstance(f, EncryptedFieldMixin)
+        and not isinstance(f, EnvelopeEncryptedTextField)
+        and f.model is model
+    ]
 
 
 def key_label(stored: str, known_ids: frozenset[str] | tuple[str, ...] = ()) -> str:

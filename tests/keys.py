@@ -7,3 +7,11 @@ import base64
 KEY_A = base64.b64encode(bytes(range(32))).decode()
 KEY_B = base64.b64encode(bytes(range(32, 64))).decode()
 KEY_C = base64.b64encode(bytes(range(64, 96))).decode()
+
+# A 3 KB PEM-shaped private key for the envelope tests and benchmark. The spaces and '!' are
+# characters base64url never produces, so "not in the stored text" only passes for ciphertext.
+SAMPLE_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    + "\n".join("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC! " + "x" * 30 for _ in range(45))
+    + "\n-----END PRIVATE KEY-----\n"
+)

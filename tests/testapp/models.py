@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django.db import models
 
-from authhero_encrypt.fields import EncryptedCharField, EncryptedTextField, JSONPathEncryptedField
+from authhero_encrypt.fields import (
+    EncryptedCharField,
+    EncryptedTextField,
+    EnvelopeEncryptedTextField,
+    JSONPathEncryptedField,
+)
 
 
 class Secret(models.Model):
@@ -103,3 +108,16 @@ class UnmanagedGhost(models.Model):
 
     def __str__(self) -> str:
         return f"UnmanagedGhost {self.pk}"
+
+
+class PrivateKey(models.Model):
+    """A PEM private key (and an optional PKCS#7 bundle) sealed with envelope encryption."""
+
+    name = models.CharField(max_length=100)
+    pem = EnvelopeEncryptedTextField(null=True, blank=True)
+    bundle = EnvelopeEncryptedTextField(
+        null=True, blank=True, envelope_context="testapp.privatekey.bundle-v1"
+    )
+
+    def __str__(self) -> str:
+        return self.name

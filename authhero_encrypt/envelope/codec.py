@@ -1,0 +1,63 @@
+"""Seal a plaintext into an ``env:v1`` value and open one, given KEK providers; no Django."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from authhero_encrypt.envelope.format import (
+    DEK_BYTES,
+    IV_BYTES,
+    Envelope,
+    check_context,
+    compose,
+    open_payload,
+    parse,
+    seal_payload,
+)
+from authhero_encrypt.envelope.providers import KeyProvider
+
+__all__ = ["Resolver", "open_value", "seal"]
+
+Resolver = Callable[[str], KeyProvider]
+"""Returns the provider for a stored provider name (values may predate the active provider)."""
+
+
+def seal(
+    provider: KeyProvider,
+    plaintext: str,
+    context: str,
+    *,
+    dek: bytes | None = None,
+    iv: bytes | None = None,
+) -> str:
+    """Seal ``plaintext`` for the field ``context`` under a fresh DEK wrapped by ``provider``.
+
+    ``dek`` and ``iv`` are test seams for the known-answer vectors; by default both come from
+    ``os.urandom`` for every value. The DEK is wrapped first: when the provider fails, nothing
+    has been produced to store.
+    """
+    check_context(context)
+    if dek is None:
+        dek = os.urandom(DEK_BYTES)
+    if iv is None:
+        iv = os.urandom(IV_BYTES)
+    key_id, wrapped = provider.wrap(dek, context)
+    payload = seal_payload(dek, plaintext, context, iv)
+    return compose(Envelope(provider.name, key_id, wrapped, payload))
+
+
+def open_envelope(resolve: Resolver, envelope: Envelope, context: str) -> str:
+    """The plaintext of a parsed envelope: unwrap its DEK, then open its payload."""
+    dek = resolve(envelope.provider).unwrap(envelope.key_id, envelope.wrapped, context)
+    return open_payload(dek, envelope.payload, context, key_id=envelope.key_id or None)
+
+
+def open_value(resolve: Resolver, stored: str, context: str) -> str:
+    """The plaintext of the stored ``env:v1`` text ``stored`` for the field ``context``.
+
+    Raises :class:`~authhero_encrypt.exceptions.DecryptionError` (or its subclasses
+    ``MissingKeyError`` and ``KeyProviderError``) when the text is malformed, the DEK does not
+    unwrap, or the payload does not authenticate.
+    """
+    return open_envelope(resolve, parse(stored), context)

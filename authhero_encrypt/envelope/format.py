@@ -1,0 +1,190 @@
+"""The ``env:v1`` stored format: strict parsing, composing, and sealing the payload under a DEK.
+
+A stored value is ``env:v1:<provider>:<key id>:<wrapped DEK>:<payload>``:
+
+* ``provider`` names the key-encryption-key (KEK) provider that wrapped the data key: ``local``
+  (a key of the ``ENCRYPTION_KEY`` ring) or ``aws-kms``;
+* ``key id`` names the KEK: a ring key id (empty for a key without an id) or a KMS key ARN,
+  which holds ``:`` itself, so the fields are split from both ends (base64url has no ``:``);
+* ``wrapped DEK`` and ``payload`` are unpadded, canonical base64url. The payload is ``iv (12
+  bytes) || ciphertext || GCM tag (16 bytes)``: the UTF-8 plaintext sealed with AES-256-GCM
+  under a fresh random 256-bit data key (DEK), with the associated data :func:`payload_aad`.
+
+The payload's associated data binds it to the format and to the field's context (the model and
+field it belongs to), but deliberately not to the provider, key id or wrapped DEK: rotation
+rewraps the DEK under a new KEK and must leave the payload byte for byte as it is. The payload
+is bound to its wrapped DEK anyway, since only that DEK opens it.
+
+Pure Python, no Django: every function here can be tested alone, and parsing never echoes the
+text it refuses (a value that merely looks like an envelope may be a secret).
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from binascii import b2a_base64
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from authhero_encrypt.crypto import (
+    _FINAL_CHARS,
+    _FROM_URLSAFE,
+    _PADDING,
+    _TO_URLSAFE,
+    _strict_b64decode,
+    utf8,
+)
+from authhero_encrypt.exceptions import DecryptionError
+
+__all__ = [
+    "DEK_BYTES",
+    "IV_BYTES",
+    "PREFIX",
+    "PROVIDERS",
+    "Envelope",
+    "check_context",
+    "compose",
+    "is_envelope",
+    "open_payload",
+    "parse",
+    "payload_aad",
+    "seal_payload",
+]
+
+PREFIX = "env:v1:"
+DEK_BYTES = 32
+IV_BYTES = 12
+TAG_BYTES = 16
+LOCAL = "local"
+AWS_KMS = "aws-kms"
+PROVIDERS = (LOCAL, AWS_KMS)
+# The local wrap is AES-256-GCM of the 32-byte DEK: iv || 32 bytes || tag.
+LOCAL_WRAPPED_BYTES = IV_BYTES + DEK_BYTES + TAG_BYTES
+# The largest ciphertext blob KMS returns (its documented CiphertextBlob limit).
+MAX_WRAPPED_BYTES = 6144
+# Ring key ids (see authhero_encrypt.keys); empty for a ring key without an id.
+_LOCAL_KEY_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
+# KMS key ARNs (arn:aws:kms:region:account:key/uuid) and key ids; never empty.
+_KMS_KEY_ID = re.compile(r"[A-Za-z0-9:/_.-]{1,256}")
+_KEY_ID_RULES = {LOCAL: _LOCAL_KEY_ID, AWS_KMS: _KMS_KEY_ID}
+_PAYLOAD_LABEL = b"authhero_encrypt env:v1 payload\x00"
+
+
+def _malformed(what: str) -> DecryptionError:
+    return DecryptionError(
+        f"The stored value carries the env:v1: prefix but {what}; it was corrupted or was "
+        "never written by this codec."
+    )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One parsed ``env:v1`` value. Its repr names the provider and key id, never the bytes."""
+
+    provider: str
+    key_id: str
+    wrapped: bytes = field(repr=False)
+    payload: bytes = field(repr=False)
+
+
+def is_envelope(value: object) -> bool:
+    """True for a string carrying the ``env:v1:`` prefix (whether or not it would open)."""
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+def check_context(context: str) -> str:
+    """``context`` if it can name a field in associated data; ``ValueError`` otherwise."""
+    if not isinstance(context, str) or not context or "\x00" in context:
+        raise ValueError("An envelope context must be a non-empty string without NUL characters.")
+    return context
+
+
+def _b64url(raw: bytes) -> str:
+    return b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode("ascii")
+
+
+def _decode(text: str, what: str) -> bytes:
+    """Canonical unpadded base64url only: one text for each byte string, so no flip goes unseen."""
+    partial = len(text) % 4
+    if not text or text[-1] not in _FINAL_CHARS[partial]:
+        raise _malformed(f"its {what} is not canonical base64url text")
+    try:
+        return _strict_b64decode(text.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[partial])
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise _malformed(f"its {what} is not canonical base64url text") from exc
+
+
+def parse(stored: str) -> Envelope:
+    """Split ``stored`` into its fields, refusing anything but the canonical form.
+
+    Raises :class:`DecryptionError` for a value without the prefix, an unknown provider, a key
+    id the provider could not have written, non-canonical base64url, or a wrapped DEK or payload
+    of an impossible length. The message never repeats the text.
+    """
+    if not stored.startswith(PREFIX):
+        raise DecryptionError("The value does not start with env:v1: and is not an envelope.")
+    provider, sep, rest = stored[len(PREFIX) :].partition(":")
+    if not sep or provider not in _KEY_ID_RULES:
+        raise _malformed(f"its provider is not one of {', '.join(PROVIDERS)}")
+    head, sep, payload_text = rest.rpartition(":")
+    key_id, sep2, wrapped_text = head.rpartition(":")
+    if not sep or not sep2:
+        raise _malformed("it lacks a field (provider:key id:wrapped key:payload)")
+    if not _KEY_ID_RULES[provider].fullmatch(key_id):
+        raise _malformed(f"its key id is not one the {provider} provider writes")
+    wrapped = _decode(wrapped_text, "wrapped data key")
+    payload = _decode(payload_text, "payload")
+    if provider == LOCAL and len(wrapped) != LOCAL_WRAPPED_BYTES:
+        raise _malformed(f"its wrapped data key is not {LOCAL_WRAPPED_BYTES} bytes")
+    if len(wrapped) > MAX_WRAPPED_BYTES:
+        raise _malformed(f"its wrapped data key is longer than {MAX_WRAPPED_BYTES} bytes")
+    if len(payload) < IV_BYTES + TAG_BYTES:
+        raise _malformed(
+            f"its payload is truncated ({len(payload)} bytes, fewer than an IV and a tag need)"
+        )
+    return Envelope(provider, key_id, wrapped, payload)
+
+
+def compose(envelope: Envelope) -> str:
+    """The stored text of ``envelope``; ``parse(compose(e)) == e`` for every valid envelope."""
+    if envelope.provider not in _KEY_ID_RULES:
+        raise ValueError(f"Unknown envelope provider {envelope.provider!r}.")
+    if not _KEY_ID_RULES[envelope.provider].fullmatch(envelope.key_id):
+        raise ValueError(f"Key id {envelope.key_id!r} cannot be stored for {envelope.provider}.")
+    return (
+        f"{PREFIX}{envelope.provider}:{envelope.key_id}:"
+        f"{_b64url(envelope.wrapped)}:{_b64url(envelope.payload)}"
+    )
+
+
+def payload_aad(context: str) -> bytes:
+    """The payload's associated data: the format label and the field's context."""
+    return _PAYLOAD_LABEL + context.encode("utf-8")
+
+
+def seal_payload(dek: bytes, plaintext: str, context: str, iv: bytes) -> bytes:
+    """``iv || AES-256-GCM(dek, plaintext, aad=payload_aad(context))``."""
+    if len(dek) != DEK_BYTES or len(iv) != IV_BYTES:
+        raise ValueError(f"A DEK is {DEK_BYTES} bytes and an IV {IV_BYTES} bytes.")
+    return iv + AESGCM(dek).encrypt(iv, utf8(plaintext), payload_aad(context))
+
+
+def open_payload(dek: bytes, payload: bytes, context: str, *, key_id: str | None = None) -> str:
+    """The plaintext sealed in ``payload``; :class:`DecryptionError` if it does not open."""
+    try:
+        data = AESGCM(dek).decrypt(payload[:IV_BYTES], payload[IV_BYTES:], payload_aad(context))
+    except InvalidTag as exc:
+        raise DecryptionError(
+            "The envelope's payload does not authenticate under its data key: it was tampered "
+            "with, or was copied from another field or another value.",
+            key_id=key_id,
+        ) from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # pragma: no cover - only a writer of foreign bytes
+        raise DecryptionError(
+            "The envelope opened but does not hold UTF-8 text.", key_id=key_id
+        ) from exc

@@ -1,0 +1,148 @@
+"""``EnvelopeEncryptedTextField``: a ``TextField`` sealed under a data key of its own (env:v1)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core import checks
+from django.db import models
+from django.views.decorators.debug import sensitive_variables
+
+from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
+from authhero_encrypt.crypto import decrypt_with
+from authhero_encrypt.envelope.codec import open_value, seal
+from authhero_encrypt.envelope.config import active_provider, provider_named
+from authhero_encrypt.envelope.format import LOCAL, check_context
+from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
+from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
+from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
+from authhero_encrypt.keys import get_keyring
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Model
+
+__all__ = ["AUTHHERO_COLUMNS", "AUTHHERO_TABLES", "EnvelopeEncryptedTextField"]
+
+# AuthHero's tables (its document "Encryption at Rest") and the private-key columns it leaves in
+# plaintext: AuthHero reads these itself and does not know the env:v1 format.
+AUTHHERO_TABLES = frozenset(
+    {
+        "keys",
+        "clients",
+        "connections",
+        "email_providers",
+        "authentication_methods",
+        "migration_sources",
+    }
+)
+AUTHHERO_COLUMNS = frozenset({"pkcs7", "dkim_private_key"})
+
+
+def _contextual(source: EncryptionError, error: EncryptionError) -> EncryptionError:
+    """``error`` (``source`` with context in front) chained to ``source``, frames dropped.
+
+    A provider error keeps its provider and code. The frames go because error reports print
+    every frame's locals, and those below hold the data key or the plaintext being written.
+    """
+    if isinstance(source, KeyProviderError) and isinstance(error, KeyProviderError):
+        error.provider, error.code = source.provider, source.code
+    error.__cause__ = source
+    return without_frames(error)
+
+
+class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type: ignore[type-arg,misc]
+    """A ``TextField`` for large, rarely read secrets (PEM private keys, PKCS#7 bundles).
+
+    Each value is sealed with AES-256-GCM under a fresh random 256-bit data key, which is wrapped
+    by the key-encryption key of ``ENCRYPTION_ENVELOPE_PROVIDER`` (the ``ENCRYPTION_KEY`` ring,
+    or an AWS KMS key) and stored beside it as ``env:v1:...`` text. Both the payload and the
+    wrapped key are bound to the field's context, ``app_label.model_name.field_name``;
+    ``envelope_context`` pins that string, so values stay readable after a model or field is
+    renamed (set it to the old context before renaming).
+
+    Read as the other encrypted fields are: legacy plaintext as is, an ``enc:v1`` value (from a
+    column that was an ``EncryptedTextField``) with the key ring; either is envelope-encrypted
+    on its next write. AuthHero cannot read ``env:v1`` values.
+    """
+
+    description = "Envelope-encrypted text"
+
+    def __init__(self, *args: Any, envelope_context: str | None = None, **kwargs: Any) -> None:
+        if envelope_context is not None:
+            check_context(envelope_context)
+        self.envelope_context = envelope_context
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        if self.envelope_context is not None:
+            kwargs["envelope_context"] = self.envelope_context
+        return name, path, args, kwargs
+
+    @property
+    def context(self) -> str:
+        """What the stored values are bound to: ``envelope_context`` or the field's label."""
+        if self.envelope_context is not None:
+            return self.envelope_context
+        return f"{self.model._meta.label_lower}.{self.name}"
+
+    @sensitive_variables()
+    def _store(self, value: str) -> str:
+        context = self.context
+        if value.startswith(ENV_PREFIX):
+            # Verbatim (a dump loaded back, a value copied in) only once it is shown to open:
+            # storing a value nobody can read would lose it silently.
+            open_value(provider_named, value, context)
+            return value
+        if value.startswith(ENC_V1_PREFIX):
+            value = decrypt_with(get_keyring(), value)
+        provider = active_provider()
+        if provider.name == LOCAL and get_keyring().active is None:
+            return value  # encryption is off (no ENCRYPTION_KEY), as for the other fields
+        return seal(provider, value, context)
+
+    @sensitive_variables()
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        if value is None:
+            return None
+        try:
+            return self._store(value)
+        except EncryptionError as exc:
+            message = f"Cannot store {self.label()} (nothing was written)"
+            raise _contextual(exc, rewrap(exc, message))  # noqa: B904 - chained in _contextual
+
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
+        if value is None:
+            return None
+        try:
+            if value.startswith(ENV_PREFIX):
+                return open_value(provider_named, value, self.context)
+            if value.startswith(ENC_V1_PREFIX):
+                return decrypt_with(get_keyring(), value)
+        except DecryptionError as exc:
+            raise _contextual(exc, self.read_error(exc, value, connection))  # noqa: B904
+        return value  # legacy plaintext, envelope-encrypted on its next write
+
+    def value_to_string(self, obj: Model) -> Any:
+        # Serializers (dumpdata) get the stored form, never the plaintext the instance carries.
+        value = self.value_from_object(obj)
+        return None if value is None else self.get_prep_value(value)
+
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
+        errors = super().check(**kwargs)
+        table = self.model._meta.db_table
+        if table in AUTHHERO_TABLES or self.column in AUTHHERO_COLUMNS:
+            errors.append(
+                checks.Warning(
+                    f"{table}.{self.column} looks like a column AuthHero reads, and AuthHero "
+                    "cannot read env:v1 (envelope) values: a database shared with AuthHero "
+                    "would break its reads of this column.",
+                    hint="Use EncryptedTextField (enc:v1) for columns AuthHero reads, or silence "
+                    "authhero_encrypt.W301 if AuthHero does not use this database.",
+                    obj=self,
+                    id="authhero_encrypt.W301",
+                )
+            )
+        return errors
