@@ -34,7 +34,8 @@ from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_with
 from authhero_encrypt.inventory import PrimaryKey, encrypted_fields, load_json
 from authhero_encrypt.json_text import dumps_exact, loads_exact
 from authhero_encrypt.keys import Key, KeyRing
-from authhero_encrypt.management.commands import encryption_migrate
+from authhero_encrypt.migrate.batches import MAX_ATTEMPTS
+from authhero_encrypt.migrate.swap import Swapper
 from tests.keys import KEY_A, KEY_B, KEY_C
 from tests.testapp.models import Connection, EmailProvider, MigrationSource, Secret, Swapped
 
@@ -568,9 +569,9 @@ def test_no_encrypted_fields(rotated):
 # Compare-and-swap -------------------------------------------------------------------------------
 
 
-def swapper(model: type[models.Model], column: str) -> encryption_migrate.Swapper:
+def swapper(model: type[models.Model], column: str) -> Swapper:
     is_json = isinstance(model._meta.get_field(column), models.JSONField)
-    return encryption_migrate.Swapper(connection, model, column, is_json=is_json)
+    return Swapper(connection, model, column, is_json=is_json)
 
 
 def test_swap_writes_only_rows_that_still_hold_what_was_read(rotated):
@@ -616,9 +617,9 @@ def meddler(monkeypatch: pytest.MonkeyPatch) -> list[tuple[type[models.Model], A
     """A write queued here lands just before the command's next compare-and-swap on its column,
     as a concurrent writer would between the command's read and its write."""
     queue: list[tuple[type[models.Model], Any, str, Any]] = []
-    original = encryption_migrate.Swapper.swap
+    original = Swapper.swap
 
-    def swap(self: encryption_migrate.Swapper, updates: Any) -> set[Any]:
+    def swap(self: Swapper, updates: Any) -> set[Any]:
         for write in queue:
             model, _pk, column, _value = write
             if (self.table, self.col) == (quote(model._meta.db_table), quote(column)):
@@ -627,7 +628,7 @@ def meddler(monkeypatch: pytest.MonkeyPatch) -> list[tuple[type[models.Model], A
                 break
         return original(self, updates)
 
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", swap)
+    monkeypatch.setattr(Swapper, "swap", swap)
     return queue
 
 
@@ -653,14 +654,14 @@ def test_a_row_changed_underneath_is_reread_and_keeps_the_new_value(rotated, med
 def test_a_row_that_keeps_changing_is_left_and_reported(rotated, meddler):
     pk = Secret.objects.create(label="hot").pk
     write_raw(Secret, pk, "token", "v0")
-    for i in range(1, encryption_migrate.MAX_ATTEMPTS + 1):
+    for i in range(1, MAX_ATTEMPTS + 1):
         meddler.append((Secret, pk, "token", f"v{i}"))
     summary, message = failing_run("testapp.Secret")
     assert "1 row(s) kept changing" in message
     token = by_field(summary)["testapp.Secret.token"]
     assert (token["left_over"], token["left_over_pks"]) == (1, [pk])
-    assert token["retried"] == encryption_migrate.MAX_ATTEMPTS - 1
-    last = f"v{encryption_migrate.MAX_ATTEMPTS}"
+    assert token["retried"] == MAX_ATTEMPTS - 1
+    last = f"v{MAX_ATTEMPTS}"
     assert snapshot()["testapp_secret", pk, "token"] == last  # the writer's value, not rolled back
     run("testapp.Secret")
     assert_under_new(snapshot()["testapp_secret", pk, "token"], last)
@@ -671,13 +672,13 @@ def test_a_row_deleted_underneath_is_dropped(rotated, monkeypatch):
     keep = Secret.objects.create(label="kept").pk
     for row in (pk, keep):
         write_raw(Secret, row, "token", "legacy!")
-    original = encryption_migrate.Swapper.swap
+    original = Swapper.swap
 
-    def swap(self: encryption_migrate.Swapper, updates: Any) -> set[Any]:
+    def swap(self: Swapper, updates: Any) -> set[Any]:
         Secret.objects.filter(pk=pk).delete()
         return original(self, updates)
 
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", swap)
+    monkeypatch.setattr(Swapper, "swap", swap)
     summary = run("testapp.Secret")
     assert summary["totals"]["left_over"] == 0
     assert_under_new(snapshot()["testapp_secret", keep, "token"], "legacy!")
@@ -696,17 +697,17 @@ def test_a_failure_mid_batch_rolls_that_batch_back(rotated, monkeypatch, error, 
         pks, ["a legacy!", "a legacy!", "b legacy!", "b legacy!"], strict=True
     ):
         write_raw(Secret, pk, "token", plaintext)
-    original = encryption_migrate.Swapper.swap
+    original = Swapper.swap
     calls = []
 
-    def swap(self: encryption_migrate.Swapper, updates: Any) -> set[Any]:
+    def swap(self: Swapper, updates: Any) -> set[Any]:
         conflicts = original(self, updates)  # written, inside the batch's transaction...
         calls.append(updates)
         if len(calls) == 2:
             raise error  # ...which this undoes
         return conflicts
 
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", swap)
+    monkeypatch.setattr(Swapper, "swap", swap)
     with pytest.raises(CommandError, match=re.escape(message)) as excinfo:
         call_command("encryption_migrate", "testapp.Secret", batch_size=2, stdout=StringIO())
     assert "rerun to finish" in str(excinfo.value)
@@ -715,7 +716,7 @@ def test_a_failure_mid_batch_rolls_that_batch_back(rotated, monkeypatch, error, 
     assert_under_new(raw["testapp_secret", pks[0], "token"], "a legacy!")
     assert_under_new(raw["testapp_secret", pks[1], "token"], "a legacy!")
     assert [raw["testapp_secret", pk, "token"] for pk in pks[2:]] == ["b legacy!", "b legacy!"]
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", original)
+    monkeypatch.setattr(Swapper, "swap", original)
     run("testapp.Secret")
     assert_under_new(snapshot()["testapp_secret", pks[3], "token"], "b legacy!")
 
@@ -733,13 +734,13 @@ def test_concurrent_writers_are_never_rolled_back(rotated, monkeypatch):
         write_raw(Secret, pk, "token", under(OLD, f"seed {i}!") if i % 2 else f"seed {i}!")
         pks.append(pk)
     # Widen the gap between the command's read and its write, where a writer can get in.
-    original = encryption_migrate.Swapper.swap
+    original = Swapper.swap
 
-    def slow_swap(self: encryption_migrate.Swapper, updates: Any) -> set[Any]:
+    def slow_swap(self: Swapper, updates: Any) -> set[Any]:
         time.sleep(0.02)
         return original(self, updates)
 
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", slow_swap)
+    monkeypatch.setattr(Swapper, "swap", slow_swap)
     writers = 3
     last: dict[Any, str] = {}
     stop = threading.Event()
@@ -823,14 +824,14 @@ if step == "setup":
             config["rows"],
         )
 elif step == "migrate":
-    from authhero_encrypt.management.commands import encryption_migrate as command
+    from authhero_encrypt.migrate.swap import Swapper
     if config["slow"]:
-        original = command.Swapper.swap
+        original = Swapper.swap
         def swap(self, updates):
             conflicts = original(self, updates)
             time.sleep(0.05)  # inside the batch's transaction: a kill here must roll back
             return conflicts
-        command.Swapper.swap = swap
+        Swapper.swap = swap
     call_command("encryption_migrate", "testapp.Secret", batch_size=10, verbosity=2)
 elif step == "dump":
     with connection.cursor() as cursor:
@@ -1077,9 +1078,9 @@ def test_a_row_the_database_refuses_is_named_and_the_rest_goes_on(rotated, monke
     for pk in pks:
         write_raw(Secret, pk, "token", f"legacy {pk}!")
     refused = pks[2]
-    original = encryption_migrate.Swapper.swap
+    original = Swapper.swap
 
-    def swap(self: encryption_migrate.Swapper, updates: Any) -> set[Any]:
+    def swap(self: Swapper, updates: Any) -> set[Any]:
         conflicts = original(self, updates)
         if any(u[0] == refused for u in updates):
             # A real refusal by the database, inside the batch's transaction: a duplicate key.
@@ -1090,7 +1091,7 @@ def test_a_row_the_database_refuses_is_named_and_the_rest_goes_on(rotated, monke
                 )
         return conflicts
 
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", swap)
+    monkeypatch.setattr(Swapper, "swap", swap)
     summary, message = failing_run("testapp.Secret", batch_size=4)
     token = by_field(summary)["testapp.Secret.token"]
     assert token["write_failed"] == 1
@@ -1111,7 +1112,7 @@ def test_a_row_the_database_refuses_is_named_and_the_rest_goes_on(rotated, monke
     assert f"could not be written, the database refused the new value: pk {refused}" in (
         out.getvalue()
     )
-    monkeypatch.setattr(encryption_migrate.Swapper, "swap", original)
+    monkeypatch.setattr(Swapper, "swap", original)
     run("testapp.Secret")
     assert_under_new(snapshot()["testapp_secret", refused, "token"], f"legacy {refused}!")
 

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from authhero_encrypt.crypto import encrypt_with
 from authhero_encrypt.keys import Key, fingerprint
 from authhero_encrypt.management.commands import encryption_status
+from authhero_encrypt.status import dialects
 from tests.keys import KEY_A, KEY_B, KEY_C
 from tests.testapp.models import Connection, EmailProvider, MigrationSource, Secret
 
@@ -239,7 +240,7 @@ def test_counts_without_any_key(seeded: dict[str, Any]) -> None:
 def test_streamed_counts_equal_sql_counts(seeded: dict[str, Any], monkeypatch: Any) -> None:
     """A backend without a dialect is counted by streaming: the two definitions agree."""
     in_sql = counts(run_json("testapp", batch_size=2))
-    monkeypatch.setattr(encryption_status, "DIALECTS", {})
+    monkeypatch.setattr(dialects, "DIALECTS", {})
     assert counts(run_json("testapp", batch_size=2)) == in_sql == EXPECTED
 
 
@@ -249,9 +250,9 @@ def test_both_ways_of_counting_the_codes(
     seeded: dict[str, Any], monkeypatch: Any, group_codes: bool
 ) -> None:
     """FILTER counts or GROUP BY (MariaDB's way): the same numbers on every backend."""
-    base = encryption_status.DIALECTS[connection.vendor]
+    base = dialects.DIALECTS[connection.vendor]
     dialect = type("Dialect", (base,), {"group_codes": group_codes})
-    monkeypatch.setitem(encryption_status.DIALECTS, connection.vendor, dialect)
+    monkeypatch.setitem(dialects.DIALECTS, connection.vendor, dialect)
     assert counts(run_json("testapp")) == EXPECTED
 
 
@@ -602,7 +603,7 @@ def test_sql_counts_match_the_python_definition(
     with override_settings(ENCRYPTION_KEY_ID="k1"):
         in_sql = counts(run_json("testapp.Connection", "testapp.Secret"))
         with monkeypatch.context() as patch:
-            patch.setattr(encryption_status, "DIALECTS", {})
+            patch.setattr(dialects, "DIALECTS", {})
             streamed = counts(run_json("testapp.Connection", "testapp.Secret"))
     assert in_sql == streamed
 
@@ -664,7 +665,7 @@ def _all_outputs(*args: str, **options: Any) -> str:
 @pytest.mark.parametrize("streamed", [False, True])
 def test_malformed_key_ids_are_counted_never_shown(streamed: bool, monkeypatch: Any) -> None:
     if streamed:
-        monkeypatch.setattr(encryption_status, "DIALECTS", {})
+        monkeypatch.setattr(dialects, "DIALECTS", {})
     for pk, value in enumerate(MALFORMED_VALUES, start=1):
         insert(Secret, pk, label="x", token=value, notes=None)
         insert(Connection, pk, name="c", options={"client_secret": value})

@@ -1,0 +1,146 @@
+"""``migrate()``: bring every encrypted value of the selected models to the active key, online.
+
+Legacy plaintext is encrypted, values under a fallback key or another key id are re-encrypted,
+values already under the active key are left byte for byte (see :mod:`authhero_encrypt.rotation`).
+Each field is walked in batches written in their own short transactions by compare-and-swap
+(:mod:`~authhero_encrypt.migrate.batches`), so a run can be stopped at any point and rerun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+from authhero_encrypt.exceptions import EncryptionError, InvalidKeyError, MissingKeyError
+from authhero_encrypt.inventory import Target, survey
+from authhero_encrypt.keys import get_keyring
+from authhero_encrypt.migrate.batches import FieldMigrator, ProgressSink
+from authhero_encrypt.migrate.report import FieldReport, MigrationReport
+from authhero_encrypt.rotation import Rotation
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+__all__ = ["MigrationInterrupted", "MigrationStopped", "migrate"]
+
+
+class MigrationStopped(Exception):
+    """The database failed part-way; ``report`` holds what the run had done until then.
+
+    Every batch before the current one is committed and the current one was rolled back, so
+    nothing is half-written: rerun to finish. The database error is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, report: MigrationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class MigrationInterrupted(KeyboardInterrupt):
+    """A ``KeyboardInterrupt`` part-way, saying where the run stopped; still a
+    ``KeyboardInterrupt``, so Ctrl-C stops a script as it always does."""
+
+    def __init__(self, message: str, report: MigrationReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def migrate(
+    targets: Sequence[str] = (),
+    *,
+    using: str = DEFAULT_DB_ALIAS,
+    batch_size: int = 500,
+    dry_run: bool = False,
+    progress: Callable[[str, int], ProgressSink] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> MigrationReport:
+    """Encrypt legacy plaintext and re-encrypt values under other keys with the active key.
+
+    ``targets`` are ``app_label`` or ``app_label.Model`` (every installed model by default);
+    ``batch_size`` rows are read and written per transaction; ``dry_run`` decides everything
+    and writes nothing. ``progress(label, total_rows)``, when given, is called at the start of
+    each field and returns what is told of its batches; ``log`` receives a line for each model
+    skipped because its table does not exist.
+
+    Values that fail to decrypt, rows that kept changing and rows the database refused are
+    left as they were and reported: check ``report.ok`` / ``report.problems()``. Raises
+    ``ValueError`` for a ``batch_size`` below 1 or an unknown database alias,
+    ``InvalidKeyError`` / ``MissingKeyError`` for key settings with no active key to migrate to
+    (before anything is read), ``LookupError`` for an unknown app or model, and
+    ``MigrationStopped`` / ``MigrationInterrupted`` when the run stops part-way.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
+    if using not in connections:
+        raise ValueError(f"Unknown database alias {using!r}; see settings.DATABASES.")
+    try:
+        ring = get_keyring()
+    except EncryptionError as exc:
+        raise InvalidKeyError(f"The key settings are invalid: {exc}") from exc
+    if ring.active is None:
+        raise MissingKeyError(
+            "ENCRYPTION_KEY is not set, so there is no key to migrate values to; nothing was "
+            "changed. Set ENCRYPTION_KEY (with a new ENCRYPTION_KEY_ID) to the new key and "
+            "list the previous keys in ENCRYPTION_KEY_FALLBACKS, then rerun."
+        )
+    found = survey(targets, using=using)
+    result = MigrationReport(using, dry_run, ring.active, excluded=found.excluded)
+    tables = set(connections[using].introspection.table_names())
+    rotation = Rotation(ring)
+    totals: dict[type[Model], int] = {}
+    for model, fld, paths in _group(found.targets):
+        if model._meta.db_table not in tables:
+            message = (
+                f"Skipping {model._meta.label}: its table {model._meta.db_table!r} does "
+                f"not exist in database {using!r} (run migrate first)."
+            )
+            result.skipped.append(message)
+            if log is not None:
+                log(message)
+            continue
+        migrator = FieldMigrator(
+            model=model,
+            field=fld,
+            paths=paths,
+            using=using,
+            rotation=rotation,
+            batch_size=batch_size,
+            dry_run=dry_run,
+        )
+        sink = None
+        if progress is not None:
+            if model not in totals:
+                totals[model] = model._base_manager.using(using).count()
+            sink = progress(migrator.report.label, totals[model])
+        try:
+            result.fields.append(migrator.run(sink))
+        except (KeyboardInterrupt, DatabaseError) as exc:
+            _stop(exc, migrator.report, result)
+    return result
+
+
+def _stop(exc: BaseException, field: FieldReport, result: MigrationReport) -> None:
+    # The error's own text is left out: a driver may quote the values involved.
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    what = "Interrupted" if interrupted else f"The database failed ({type(exc).__name__})"
+    message = (
+        f"{what} while migrating {field.label}, after {field.rows:,} rows. Every batch "
+        "before the current one is committed and the current one was rolled back, so nothing "
+        "is half-written: rerun to finish."
+    )
+    result.fields.append(field)
+    if interrupted:
+        raise MigrationInterrupted(message, result) from exc
+    raise MigrationStopped(message, result) from exc
+
+
+def _group(targets: Sequence[Target]) -> list[tuple[type[Model], Any, list[str | None]]]:
+    """Targets by field, in order: a JSON field's paths are rewritten together, in one pass."""
+    grouped: dict[tuple[type[Model], str], tuple[type[Model], Any, list[str | None]]] = {}
+    for target in targets:
+        key = (target.model, target.field.name)
+        entry = grouped.setdefault(key, (target.model, target.field, []))
+        entry[2].append(target.path_label)
+    return list(grouped.values())

@@ -1,0 +1,174 @@
+"""What ``migrate()`` returns: per field, what happened to its values and rows, and the totals.
+
+:class:`MigrationReport` is what ``manage.py encryption_migrate`` prints (as text or JSON) and
+what a deploy script reads: ``report.ok``, ``report.problems()``, ``report.totals()``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from authhero_encrypt.inventory import Excluded
+from authhero_encrypt.keys import Key
+from authhero_encrypt.rotation import Outcome
+
+__all__ = ["OUTCOMES", "REPORTED_PKS", "FieldReport", "MigrationReport", "RowTally"]
+
+# Primary keys named per field and kind: enough to find the rows, small on a huge table.
+REPORTED_PKS = 100  # in --format json
+
+OUTCOMES = (
+    Outcome.ENCRYPTED,
+    Outcome.REENCRYPTED,
+    Outcome.UNCHANGED,
+    Outcome.FAILED,
+    Outcome.SKIPPED,
+)
+
+# What a row contributes to the counts once it settles: one outcome (scalar field) or, per
+# path label, the outcomes of a document's leaves (JSON field).
+RowTally = Outcome | Counter[tuple[str | None, Outcome]]
+
+
+@dataclass
+class FieldReport:
+    """What happened to one field; ``counts`` are of values, the rest of rows."""
+
+    model: str
+    field_name: str
+    paths: list[str | None]
+    counts: dict[str | None, Counter[Outcome]]
+    is_json: bool = False
+    rows: int = 0
+    written: int = 0
+    retried: int = 0
+    failed_rows: int = 0
+    failures: list[tuple[Any, str | None, str]] = field(default_factory=list)
+    left_over: int = 0
+    left_over_pks: list[Any] = field(default_factory=list)
+    write_failed: int = 0
+    write_failures: list[tuple[Any, str]] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}.{self.field_name}"
+
+    def total(self, outcome: Outcome) -> int:
+        return sum(counter[outcome] for counter in self.counts.values())
+
+    def settle(self, tally: RowTally) -> None:
+        if isinstance(tally, Outcome):
+            self.counts[None][tally] += 1
+        else:
+            for (path, outcome), n in tally.items():
+                self.counts[path][outcome] += n
+
+    def fail(self, pk: Any, path: str | None, reason: str) -> None:
+        if len(self.failures) < REPORTED_PKS:
+            self.failures.append((pk, path, reason))
+
+    def as_json(self) -> dict[str, Any]:
+        def values(counter: Counter[Outcome]) -> dict[str, int]:
+            return {outcome.value: counter[outcome] for outcome in OUTCOMES}
+
+        totals: Counter[Outcome] = Counter()
+        for counter in self.counts.values():
+            totals.update(counter)
+        return {
+            "model": self.model,
+            "field": self.field_name,
+            "rows": self.rows,
+            "written": self.written,
+            "retried": self.retried,
+            "values": values(totals),
+            "paths": [
+                {"path": path, **values(self.counts[path])}
+                for path in self.paths
+                if path is not None
+            ],
+            "failed_rows": self.failed_rows,
+            "failed": [
+                {"pk": pk, "path": path, "reason": reason} for pk, path, reason in self.failures
+            ],
+            "left_over": self.left_over,
+            "left_over_pks": self.left_over_pks,
+            "write_failed": self.write_failed,
+            "write_failures": [{"pk": pk, "reason": reason} for pk, reason in self.write_failures],
+        }
+
+
+@dataclass
+class MigrationReport:
+    """What one run did in one database, field by field.
+
+    ``key`` is the active key every value was brought to; ``excluded`` names the selected
+    models that were left out, with the reason, and ``skipped`` the models whose table does not
+    exist in the database. The run wrote nothing when ``dry_run`` is true.
+    """
+
+    database: str
+    dry_run: bool
+    key: Key
+    fields: list[FieldReport] = field(default_factory=list)
+    excluded: list[Excluded] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def totals(self) -> dict[str, Any]:
+        """The ``totals`` object of the JSON report."""
+        reports = self.fields
+        values: Counter[Outcome] = Counter()
+        for report in reports:
+            for counter in report.counts.values():
+                values.update(counter)
+        return {
+            "rows": sum(r.rows for r in reports),
+            "written": sum(r.written for r in reports),
+            "retried": sum(r.retried for r in reports),
+            "values": {outcome.value: values[outcome] for outcome in OUTCOMES},
+            "failed_rows": sum(r.failed_rows for r in reports),
+            "left_over": sum(r.left_over for r in reports),
+            "write_failed": sum(r.write_failed for r in reports),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as ``--format json`` prints it (see docs/key_rotation.md)."""
+        return {
+            "database": self.database,
+            "dry_run": self.dry_run,
+            "key": {"key_id": self.key.id, "fingerprint": self.key.fingerprint},
+            "fields": [report.as_json() for report in self.fields],
+            "totals": self.totals(),
+            "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
+        }
+
+    def problems(self) -> list[str]:
+        """What keeps the run from having brought every value to the active key, and what to
+        do about each; empty when it did."""
+        totals = self.totals()
+        failed = totals["values"][Outcome.FAILED.value]
+        left_over = totals["left_over"]
+        write_failed = totals["write_failed"]
+        problems = []
+        if write_failed:
+            problems.append(
+                f"{write_failed} row(s) could not be written (the database refused the new "
+                "value) and were left as they were; see the rows named above"
+            )
+        if failed:
+            problems.append(
+                f"{failed} value(s) failed to decrypt and were left untouched; add the key "
+                "that wrote them to ENCRYPTION_KEY_FALLBACKS (or repair those rows) and rerun"
+            )
+        if left_over:
+            problems.append(
+                f"{left_over} row(s) kept changing while they were migrated and were left as "
+                "they were; rerun to finish them"
+            )
+        return problems
+
+    @property
+    def ok(self) -> bool:
+        """Every value selected is under the active key (or, in a dry run, would be)."""
+        return not self.problems()

@@ -1,0 +1,153 @@
+"""The status report as people and scripts read it: an aligned text table with the key
+section and advice, or the JSON object documented in docs/encryption_status.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from authhero_encrypt.status.report import KeyStatus, StatusReport, Tally
+
+__all__ = ["render_json", "render_text"]
+
+Write = Callable[[str], None]
+
+
+def render_json(report: StatusReport) -> str:
+    """The report as ``--format json`` prints it."""
+    return json.dumps(report.as_json(), indent=2, cls=DjangoJSONEncoder)
+
+
+def render_text(report: StatusReport) -> list[str]:
+    """The report as the lines of its text form, the left-out models last."""
+    lines: list[str] = []
+    _text(report, lines.append)
+    lines.extend(f"Left out {e.model_label}: {e.reason}." for e in report.excluded)
+    return lines
+
+
+def _text(report: StatusReport, write: Write) -> None:
+    tallies, keys, verify = report.tallies, report.keys, report.verified
+    totals = report.totals()
+    if not tallies:
+        write("No encrypted fields found in the selected models.")
+    else:
+        write(f"Encrypted values in database {report.database!r}:\n")
+        # "(empty)" counts the plaintext values that are "": they are in Plaintext too.
+        header = ["Model", "Field", "Path", "Encrypted", "Plaintext", "(empty)", "Null"]
+        if verify:
+            header.append("Failed")
+        header.append("By key")
+        rows = [header]
+        for t in tallies:
+            row = [
+                t.target.model_label,
+                t.target.field.name,
+                t.target.path_label or "-",
+                *(str(n) for n in (t.encrypted, t.plaintext, t.empty, t.null)),
+            ]
+            if verify:
+                row.append(str(t.failed))
+            row.append(_by_key_text(t.by_key))
+            rows.append(row)
+        total_row = [f"Total ({len(tallies)} fields)", "", ""]
+        total_row += [str(totals[k]) for k in ("encrypted", "plaintext", "empty", "null")]
+        if verify:
+            total_row.append(str(totals["verify"]["failed"]))
+        total_row.append(_by_key_text(Counter(totals["by_key"])))
+        rows.append(total_row)
+        numeric = range(3, len(header) - 1)
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        for n, r in enumerate(rows):
+            if n == len(rows) - 1:
+                write("  ".join("-" * w for w in widths[:-1]))
+            cells = [
+                c.rjust(w) if i in numeric else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ]
+            write("  ".join(cells).rstrip())
+    write("")
+    _key_text(keys, write)
+    unreadable = totals["unreadable"]
+    if unreadable:
+        write(
+            f"{unreadable} encrypted value(s) cannot be read with the configured keys "
+            "(no key, invalid key settings, a key id that is not configured, or a malformed "
+            "value)."
+        )
+    if verify:
+        _verify_text(tallies, keys, write)
+    _advice(totals, keys, write)
+
+
+def _key_text(keys: KeyStatus, write: Write) -> None:
+    ring = keys.ring
+    if ring is None:
+        write("Key: the key settings are invalid, so nothing can be encrypted or read:")
+        for error in keys.errors:
+            write(f"  - {error}")
+        return
+    if ring.active is None:
+        write("Key: ENCRYPTION_KEY is not set; new values are stored as plaintext.")
+    else:
+        active_id = ring.active.id
+        written = f"key id {active_id!r}" if active_id else "no key id (untagged)"
+        write(f"Key: configured; new values are written with {written}.")
+    write(f"  {len(ring.fallbacks)} fallback key(s).")
+    for role, key in keys.roles():
+        write(f"  {role:<8}  key id {key.id or '-':<16}  fingerprint {key.fingerprint}")
+
+
+def _verify_text(tallies: Sequence[Tally], keys: KeyStatus, write: Write) -> None:
+    checked = sum(t.checked for t in tallies)
+    failed = [t for t in tallies if t.failed]
+    write("")
+    write(
+        f"Verify: decrypted {checked} encrypted value(s); {sum(t.failed for t in failed)} failed."
+    )
+    for t in failed:
+        pks = ", ".join(repr(pk) for pk in t.failed_pks)
+        more = ", ..." if t.failed > len(t.failed_pks) else ""
+        write(f"  {t.target}: {t.failed} failed (primary keys {pks}{more}): {t.first_error}")
+    opened: Counter[str] = Counter()
+    for t in tallies:
+        opened.update(t.untagged_opened_by)
+    if opened:
+        names = {key.fingerprint: f"{role} key {key.fingerprint}" for role, key in keys.roles()}
+        parts = [f"{names.get(fp, fp)}: {n}" for fp, n in opened.most_common()]
+        write(f"  Untagged values open under: {'; '.join(parts)}.")
+
+
+def _advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -> None:
+    plaintext = totals["plaintext"]
+    if not plaintext:
+        return
+    write("")
+    values = f"{plaintext} value{'s are' if plaintext != 1 else ' is'} still stored as plaintext"
+    if keys.ring is None:
+        write(
+            f"{values}. Fix the key settings above first; then run `manage.py "
+            "encryption_migrate` to encrypt them."
+        )
+    elif keys.ring.active is None:
+        write(
+            f"{values}, and ENCRYPTION_KEY is not set, so nothing is encrypted yet. Set "
+            "ENCRYPTION_KEY, then run `manage.py encryption_migrate` to encrypt them."
+        )
+    else:
+        write(
+            f"{values}. Each is encrypted the next time its row is saved; run `manage.py "
+            "encryption_migrate` to encrypt them all now."
+        )
+
+
+def _by_key_text(by_key: Counter[str]) -> str:
+    if not by_key:
+        return "-"
+    # Every label is a key id, "" or MALFORMED: never other text from a row (see key_label).
+    return ", ".join(f"{key or '(untagged)'}={n}" for key, n in sorted(by_key.items()))

@@ -1,0 +1,217 @@
+"""What ``status()`` returns: the counts of every target, the key settings, and their totals.
+
+:class:`StatusReport` is what ``manage.py encryption_status`` prints (as text or JSON) and what
+a deploy script reads: ``report.plaintext_total``, ``report.ok`` (what ``--check`` tests).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.checks import ERROR
+
+from authhero_encrypt.checks import check_key_settings
+from authhero_encrypt.exceptions import InvalidKeyError
+from authhero_encrypt.inventory import UNTAGGED, Excluded, Target, key_label
+from authhero_encrypt.keys import Key, KeyRing, get_keyring
+from authhero_encrypt.status.classify import value_class
+
+__all__ = ["KeyStatus", "StatusReport", "Tally"]
+
+
+@dataclass
+class Tally:
+    """The counts of one target; with ``--verify`` also what decrypting its values found."""
+
+    target: Target
+    encrypted: int = 0
+    plaintext: int = 0
+    empty: int = 0
+    null: int = 0
+    by_key: Counter[str] = field(default_factory=Counter)
+    verified: bool = False
+    checked: int = 0
+    failed: int = 0
+    failed_pks: list[Any] = field(default_factory=list)
+    first_error: str | None = None
+    untagged_opened_by: Counter[str] = field(default_factory=Counter)
+
+    def count(self, value: Any, known_ids: Sequence[str]) -> None:
+        """Count one stored value as the SQL does (for the values that are streamed)."""
+        kind = value_class(value)
+        if kind == "null":
+            self.null += 1
+        elif kind == "encrypted":
+            self.encrypted += 1
+            self.by_key[key_label(value, tuple(known_ids))] += 1
+        else:
+            # "" is legacy plaintext too: the field and AuthHero encrypt it, and so does
+            # encryption_migrate. ``empty`` says how many of the plaintext values are "".
+            self.plaintext += 1
+            if kind == "empty":
+                self.empty += 1
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "model": self.target.model_label,
+            "field": self.target.field.name,
+            "path": self.target.path_label,
+            "encrypted": self.encrypted,
+            "plaintext": self.plaintext,
+            "empty": self.empty,
+            "null": self.null,
+            "by_key": dict(sorted(self.by_key.items())),
+        }
+        if self.verified:
+            data["verify"] = {
+                "checked": self.checked,
+                "failed": self.failed,
+                "failed_pks": self.failed_pks,
+                "first_error": self.first_error,
+                "untagged_keys": dict(self.untagged_opened_by),
+            }
+        return data
+
+
+@dataclass
+class KeyStatus:
+    """The key settings as the report shows them: the key ring, or what stops it loading."""
+
+    ring: KeyRing | None
+    errors: list[str]
+
+    @classmethod
+    def load(cls) -> KeyStatus:
+        try:
+            return cls(get_keyring(), [])
+        except InvalidKeyError as exc:
+            # Every problem, as ``manage.py check`` lists them, not only the first one the ring
+            # builder met; the messages never hold a key.
+            errors = [
+                f"{message.msg} ({message.id})"
+                for message in check_key_settings()
+                if message.level >= ERROR
+            ]
+            return cls(None, errors or [str(exc)])
+
+    def unreadable(self, by_key: Counter[str]) -> int:
+        """How many of the encrypted values counted in ``by_key`` no configured key can open,
+        as far as their prefix tells (``--verify`` finds the rest: tampered values, wrong keys).
+        """
+        ring = self.ring
+        if ring is None or not ring.untagged:
+            return sum(by_key.values())
+        return sum(
+            n for label, n in by_key.items() if label != UNTAGGED and label not in ring.by_id
+        )
+
+    def roles(self) -> list[tuple[str, Key]]:
+        if self.ring is None:
+            return []
+        roles = [("active", self.ring.active)] if self.ring.active else []
+        return roles + [("fallback", key) for key in self.ring.fallbacks]
+
+    def as_json(self) -> dict[str, Any]:
+        ring = self.ring
+        return {
+            "configured": ring is not None and ring.active is not None,
+            "key_id": ring.active.id if ring is not None and ring.active is not None else None,
+            "fallbacks": len(ring.fallbacks) if ring is not None else 0,
+            "fingerprints": [
+                {"role": role, "key_id": key.id, "fingerprint": key.fingerprint}
+                for role, key in self.roles()
+            ],
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class StatusReport:
+    """The counts of every selected target in one database, and the key settings.
+
+    ``tallies`` are in the order of the targets; ``excluded`` names the selected models that
+    were left out, with the reason. ``verified`` says whether every encrypted value was also
+    decrypted (``verify=True``): only then do ``checked_total`` and ``failed_total`` count.
+    """
+
+    database: str
+    tallies: list[Tally]
+    keys: KeyStatus
+    verified: bool = False
+    excluded: list[Excluded] = field(default_factory=list)
+
+    @property
+    def encrypted_total(self) -> int:
+        return sum(t.encrypted for t in self.tallies)
+
+    @property
+    def plaintext_total(self) -> int:
+        """Values still stored as legacy plaintext, ``""`` included."""
+        return sum(t.plaintext for t in self.tallies)
+
+    @property
+    def empty_total(self) -> int:
+        return sum(t.empty for t in self.tallies)
+
+    @property
+    def null_total(self) -> int:
+        return sum(t.null for t in self.tallies)
+
+    @property
+    def checked_total(self) -> int:
+        return sum(t.checked for t in self.tallies)
+
+    @property
+    def failed_total(self) -> int:
+        """Values that failed to decrypt (with ``verify=True``; 0 otherwise)."""
+        return sum(t.failed for t in self.tallies)
+
+    @property
+    def by_key(self) -> Counter[str]:
+        """Encrypted values per key label: a key id, ``""`` (untagged) or ``"(malformed)"``."""
+        by_key: Counter[str] = Counter()
+        for tally in self.tallies:
+            by_key.update(tally.by_key)
+        return by_key
+
+    @property
+    def unreadable(self) -> int:
+        """Encrypted values no configured key can open, as far as their prefixes tell."""
+        return self.keys.unreadable(self.by_key)
+
+    @property
+    def ok(self) -> bool:
+        """What ``--check`` tests: no plaintext left, no value failed to decrypt, and a
+        deployment that can open what it stores (valid key settings, and a key whenever
+        encrypted values exist)."""
+        ring = self.keys.ring
+        unusable = ring is None or bool(self.encrypted_total and not ring.untagged)
+        return not (self.plaintext_total or self.failed_total or unusable)
+
+    def totals(self) -> dict[str, Any]:
+        """The ``totals`` object of the JSON report."""
+        by_key = self.by_key
+        totals: dict[str, Any] = {
+            "fields": len(self.tallies),
+            "encrypted": self.encrypted_total,
+            "plaintext": self.plaintext_total,
+            "empty": self.empty_total,
+            "null": self.null_total,
+            "by_key": dict(sorted(by_key.items())),
+            "unreadable": self.keys.unreadable(by_key),
+        }
+        if self.verified:
+            totals["verify"] = {"checked": self.checked_total, "failed": self.failed_total}
+        return totals
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as ``--format json`` prints it (see docs/encryption_status.md)."""
+        return {
+            "key": self.keys.as_json(),
+            "fields": [t.as_json() for t in self.tallies],
+            "totals": self.totals(),
+            "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
+        }
