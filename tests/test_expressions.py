@@ -378,7 +378,7 @@ def test_json_null_spelled_as_a_value_is_answered():
     Connection.objects.create(name="sql null", options=None)
     found = Connection.objects.filter(options=Value(None, models.JSONField()))
     assert list(found.values_list("name", flat=True)) == ["json null"]
-    assert Connection.objects.filter(options=None).count() == 1
+    assert Connection.objects.filter(options__isnull=True).count() == 1
 
 
 class JType(Transform):

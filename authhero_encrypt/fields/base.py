@@ -232,6 +232,17 @@ class EncryptedFieldMixin:
             self.seal_expression(value)
         return "%s"
 
+    def get_placeholder_sql(
+        self, value: Any, compiler: Any, connection: BaseDatabaseWrapper
+    ) -> tuple[str, Any]:
+        # Django 6.1's name for the hook above, which also returns the SQL; it is called for
+        # inserts and updates alike.
+        if hasattr(value, "as_sql"):
+            self.seal_expression(value)
+            sql, params = compiler.compile(value)
+            return sql, params
+        return "%s", (value,)
+
     def seal_expression(self, expression: Any) -> None:
         if isinstance(expression, Value):
             if expression.value is None or expression._output_field_or_none is self:  # type: ignore[attr-defined]

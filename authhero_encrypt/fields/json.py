@@ -144,7 +144,9 @@ class _NullOnlyJSONExact(JSONExact):
 
     def get_prep_lookup(self) -> Any:
         # JSON null may also be spelled Value(None, JSONField()), as on a JSONField.
-        null = self.rhs is None or (isinstance(self.rhs, Value) and self.rhs.value is None)
+        rhs = self.rhs
+        null = rhs is None or (isinstance(rhs, Value) and rhs.value is None)
+        null = null or type(rhs).__name__ == "JSONNull"  # Django 6.1's spelling
         if not null:
             raise self.lhs.output_field.document_error((), self.lookup_name)
         return super().get_prep_lookup()
