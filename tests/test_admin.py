@@ -30,7 +30,6 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext, isolate_apps
 from django.views.debug import ExceptionReporter
 
-from authhero_encrypt import admin as admin_module
 from authhero_encrypt.admin import (
     MASK,
     RETYPE,
@@ -41,8 +40,11 @@ from authhero_encrypt.admin import (
     document_status,
     secret_status,
 )
+from authhero_encrypt.admin import columns as admin_columns
+from authhero_encrypt.admin.badges import leaf_statuses
+from authhero_encrypt.admin.sensitive import mark_secrets_sensitive
 from authhero_encrypt.crypto import decrypt_value, encrypt_with, is_encrypted
-from authhero_encrypt.fields import EncryptedCharField
+from authhero_encrypt.fields import EncryptedCharField, JSONPathEncryptedField
 from authhero_encrypt.inventory import encrypted_fields, load_json
 from authhero_encrypt.keys import Key
 from example_project.authhero import demo_data
@@ -177,8 +179,8 @@ def stored_states(obj: models.Model) -> dict[str, set[str]]:
     states: dict[str, set[str]] = {}
     for field in encrypted_fields(type(obj)):
         stored = stored_columns(obj)[field.name]
-        if isinstance(field, admin_module.JSONPathEncryptedField):
-            leaves = admin_module.leaf_statuses(field.path_trie, load_json(stored))
+        if isinstance(field, JSONPathEncryptedField):
+            leaves = leaf_statuses(field.path_trie, load_json(stored))
             states[field.name] = {state for _path, state, _label in leaves}
         else:
             states[field.name] = {secret_status(stored)[0]}
@@ -987,13 +989,13 @@ def test_proxy_model_admin_hides_the_concrete_models_secrets(admin_request, demo
 
 def test_a_changelist_row_walks_its_document_once(monkeypatch, demo_rows):
     calls: list[Any] = []
-    real = admin_module.leaf_statuses
+    real = admin_columns.leaf_statuses
 
     def counting(*args: Any) -> Any:
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(admin_module, "leaf_statuses", counting)
+    monkeypatch.setattr(admin_columns, "leaf_statuses", counting)
     model_admin = custom_admin(demo.Connection)
     column = model_admin._list_columns["options"]
     assert "authhero-status" in column(demo.Connection.objects.get(name="corporate-oidc"))
@@ -1177,13 +1179,13 @@ def test_posted_inline_secret_is_cleansed_from_the_report(rf, admin_user, client
 def test_sensitive_parameters_already_set_are_kept(rf, admin_user):
     request = post_request(rf, admin_user, demo.Client, {"a": "1", "client_secret": POSTED})
     request.sensitive_post_parameters = ["a"]
-    admin_module.mark_secrets_sensitive(request, ["client_secret"])
+    mark_secrets_sensitive(request, ["client_secret"])
     assert request.sensitive_post_parameters == ["a", "client_secret"]
     request.sensitive_post_parameters = "__ALL__"
-    admin_module.mark_secrets_sensitive(request, ["client_secret"])
+    mark_secrets_sensitive(request, ["client_secret"])
     assert request.sensitive_post_parameters == "__ALL__"
     get = rf.get(url(demo.Client), {"client_secret": "x"})
-    admin_module.mark_secrets_sensitive(get, ["client_secret"])
+    mark_secrets_sensitive(get, ["client_secret"])
     assert not hasattr(get, "sensitive_post_parameters")
 
 
