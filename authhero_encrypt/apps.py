@@ -10,7 +10,7 @@ class AuthHeroEncryptConfig(AppConfig):
     verbose_name = "AuthHero field encryption"
 
     def ready(self) -> None:
-        from authhero_encrypt.admin_checks import check_admin_secrets
+        from authhero_encrypt.admin.checks import check_admin_secrets
         from authhero_encrypt.checks import (
             check_encryption_enabled,
             check_key_for_encrypted_fields,

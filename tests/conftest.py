@@ -24,6 +24,29 @@ def raw_column():
     return read
 
 
+@pytest.fixture
+def demo_rows() -> Any:
+    """The example project's demo rows, loaded into the database (legacy ones as plaintext)."""
+    from example_project.authhero.demo_data import DEMO_ROWS, load_demo_data
+
+    created, legacy = load_demo_data()
+    assert (created, legacy) == (len(DEMO_ROWS), sum(row.legacy for row in DEMO_ROWS))
+    return DEMO_ROWS
+
+
+@pytest.fixture
+def admin_request(rf: Any, admin_user: Any) -> Any:
+    """Builds a GET request for a model's changelist, made by a superuser."""
+    from tests.admin_helpers import url
+
+    def build(model: type, params: dict[str, str] | None = None) -> Any:
+        request = rf.get(url(model), params or {})
+        request.user = admin_user
+        return request
+
+    return build
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _database_reachable(django_db_blocker: Any) -> None:
     """Stop the run at once, with one clear line, when the chosen database cannot be reached.

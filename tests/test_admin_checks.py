@@ -14,7 +14,7 @@ from django.db import models
 from django.test.utils import isolate_apps
 
 from authhero_encrypt.admin import EncryptedFieldsAdminMixin, JSONKeyColumn
-from authhero_encrypt.admin_checks import check_admin_secrets
+from authhero_encrypt.admin.checks import check_admin_secrets
 from authhero_encrypt.fields import EncryptedCharField, JSONPathEncryptedField
 from example_project.authhero import models as demo
 

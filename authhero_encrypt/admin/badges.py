@@ -1,0 +1,98 @@
+"""Status badges: what a stored value is (encrypted, legacy plaintext, empty, malformed), as HTML.
+
+The classification reads the stored text alone: nothing is decrypted, so it is cheap and it also
+describes values that no configured key can open. Only :func:`badge` builds HTML; the rest is pure
+logic over strings and parsed documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from authhero_encrypt.crypto import IV_BYTES, TAG_BYTES, is_encrypted, parse_stored
+from authhero_encrypt.exceptions import DecryptionError
+from authhero_encrypt.json_paths import Path, PathTrie, path_text
+
+__all__ = [
+    "MALFORMED",
+    "badge",
+    "combined_status",
+    "details",
+    "document_status",
+    "leaf_statuses",
+    "secret_status",
+]
+
+MALFORMED = "malformed"
+"""The badge of a prefixed value that does not parse; what follows ``enc:v1:`` is never shown."""
+
+
+def secret_status(stored: str | None) -> tuple[str, str]:
+    """``(state, label)`` for one stored value.
+
+    ``state`` is ``encrypted``, ``legacy``, ``empty`` or ``malformed``. Works on the stored text
+    alone (nothing is decrypted), so it is cheap and it also describes values that no configured
+    key can open.
+    """
+    if stored is None or stored == "":
+        return "empty", "empty"
+    if not is_encrypted(stored):
+        return "legacy", "legacy plaintext"
+    try:
+        # A key id is echoed into a page only from a value that parses as a whole: whatever
+        # else follows the prefix may be a secret.
+        key_id, raw = parse_stored(stored)
+    except DecryptionError:
+        return MALFORMED, MALFORMED
+    if len(raw) == IV_BYTES + TAG_BYTES:
+        # GCM does not pad: an IV and a tag alone hold the empty string.
+        return "empty", "empty"
+    if key_id is None:
+        return "encrypted", "encrypted"
+    return "encrypted", f"encrypted, key {key_id}"
+
+
+def leaf_statuses(trie: PathTrie, document: Any) -> list[tuple[Path, str, str]]:
+    """``(path, state, label)`` for every encrypted-path string of a stored document."""
+    return [(path, *secret_status(value)) for path, value in trie.secrets(document)]
+
+
+def document_status(trie: PathTrie, document: Any) -> tuple[str, str]:
+    """One ``(state, label)`` for a stored document: legacy plaintext anywhere wins."""
+    return combined_status(leaf_statuses(trie, document))
+
+
+def combined_status(leaves: Sequence[tuple[Path, str, str]]) -> tuple[str, str]:
+    """One ``(state, label)`` for the leaves :func:`leaf_statuses` found in a document."""
+    # A malformed leaf blocks writing the document; legacy plaintext is encrypted by the next one.
+    if any(state == MALFORMED for _, state, _ in leaves):
+        return MALFORMED, MALFORMED
+    if any(state == "legacy" for _, state, _ in leaves):
+        return "legacy", "legacy plaintext"
+    labels = {label for _, state, label in leaves if state == "encrypted"}
+    if not labels:
+        return "empty", "empty"
+    if len(labels) == 1:
+        return "encrypted", labels.pop()
+    return "encrypted", "encrypted, several keys"
+
+
+def details(leaves: Iterable[tuple[Path, str, str]]) -> str:
+    """The label of every leaf, by path (``options.client_secret: encrypted; ...``)."""
+    return "; ".join(f"{path_text(path)}: {label}" for path, _, label in leaves)
+
+
+def badge(state: str, label: str, title: str = "") -> SafeString:
+    """The status as HTML; ``title`` (per-path details of a document) becomes its tooltip."""
+    if title:
+        return format_html(
+            '<span class="authhero-status authhero-status-{}" title="{}">{}</span>',
+            state,
+            title,
+            label,
+        )
+    return format_html('<span class="authhero-status authhero-status-{}">{}</span>', state, label)
