@@ -1,6 +1,8 @@
+"""The app config: registers the system checks and drops cached keys when a setting changes."""
+
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.core import checks
 from django.test.signals import setting_changed
 
@@ -10,7 +12,6 @@ class AuthHeroEncryptConfig(AppConfig):
     verbose_name = "AuthHero field encryption"
 
     def ready(self) -> None:
-        from authhero_encrypt.admin.checks import check_admin_secrets
         from authhero_encrypt.checks import (
             check_encryption_enabled,
             check_key_for_encrypted_fields,
@@ -23,7 +24,11 @@ class AuthHeroEncryptConfig(AppConfig):
         checks.register(check_key_settings, checks.Tags.security)
         checks.register(check_key_for_encrypted_fields, checks.Tags.security)
         checks.register(check_encryption_enabled, checks.Tags.security, deploy=True)
-        checks.register(check_admin_secrets, checks.Tags.admin)
+        if apps.is_installed("django.contrib.admin"):
+            # Only then: importing the admin package loads django.contrib.admin.
+            from authhero_encrypt.admin.checks import check_admin_secrets
+
+            checks.register(check_admin_secrets, checks.Tags.admin)
         checks.register(check_envelope_settings, checks.Tags.security)
 
         # override_settings sends this, so a changed key is never served from the cached ring.

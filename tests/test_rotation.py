@@ -111,7 +111,11 @@ def test_a_ring_without_an_active_key_is_refused():
 
 
 @given(
-    plaintext=st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    # Legacy text that starts with the prefix is ciphertext by the storage rule, not plaintext
+    # (and hypothesis draws the constants of the code it tests, "enc:v1:" among them).
+    plaintext=st.text(alphabet=st.characters(exclude_categories=["Cs"])).filter(
+        lambda text: not text.startswith(PREFIX)
+    ),
     writer=st.sampled_from(["legacy", "new", "new-untagged", "old", "older"]),
 )
 def test_every_value_ends_under_the_active_key_and_a_second_pass_keeps_it(plaintext, writer):

@@ -1,0 +1,1 @@
+"""Management commands of authhero_encrypt, and the options they share."""

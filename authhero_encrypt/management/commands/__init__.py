@@ -1,0 +1,1 @@
+"""The management commands: thin wrappers over the status and migrate engines."""
