@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASES = ("sqlite", "postgresql", "mariadb")
-SECTIONS = ("codec", "char", "json")
+SECTIONS = ("codec", "char", "client", "json")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -79,7 +79,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--only",
         choices=SECTIONS,
         action="append",
-        help="run only this section (repeatable): codec, char (with the peers), json",
+        help="run only this section (repeatable): codec, char (the 2-column model, with the "
+        "peers), client (the OAuth client row), json",
     )
     parser.add_argument(
         "--markdown", action="store_true", help="print a Markdown section for docs/benchmarks.md"
@@ -153,14 +154,15 @@ def run(args: argparse.Namespace, command: str) -> int:
         all_cases: list[Case] = []
         if "codec" in sections:
             all_cases += cases.codec_cases(data.secrets(args.codec_values, args.seed), clock)
-        if "char" in sections:
-            values = data.secrets(args.rows, args.seed)
-            subjects = cases.char_models()
-            all_cases += cases.orm_cases("char", subjects, values, args.batch_size, clock)
-        if "json" in sections:
-            documents = data.documents(args.rows, args.seed)
-            subjects = cases.json_models()
-            all_cases += cases.orm_cases("json", subjects, documents, args.batch_size, clock)
+        kinds = (
+            ("char", cases.char_kind, data.token_rows),
+            ("client", cases.client_kind, data.client_rows),
+            ("json", cases.json_kind, data.option_rows),
+        )
+        for section, kind, rows in kinds:
+            if section in sections:
+                orm_rows = rows(args.rows, args.seed)
+                all_cases += cases.orm_cases(kind(), orm_rows, args.batch_size, clock)
         if args.profile:
             profile(args.profile, all_cases)
             return 0
@@ -175,6 +177,10 @@ def run(args: argparse.Namespace, command: str) -> int:
         run_sections = {*sections, "peers"} if "char" in sections else set(sections)
         comparisons = [c for c in cases.comparisons() if c.section in run_sections]
         found = report.rows(comparisons, all_cases, samples, judged=judged)
+        summary = report.summary(cases.SUMMARY, cases.SUMMARY_LIBRARIES, all_cases, samples)
+        summary_lines = report.render_summary(
+            summary, cases.SUMMARY_LIBRARIES, markdown=args.markdown
+        )
 
         described = database.describe()
         batch = args.batch_size or "Django's default"
@@ -195,7 +201,7 @@ def run(args: argparse.Namespace, command: str) -> int:
                 "as its own Fernet token, and reads non-string leaves back as strings: shown for "
                 "scale, not a like-for-like field."
             )
-        print(report.render(described, facts, found, notes, markdown=args.markdown))
+        print(report.render(described, facts, summary_lines, found, notes, markdown=args.markdown))
         missed = any(row.verdict == "MISSED" for row in found)
         return 1 if args.check and missed else 0
     finally:
