@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +147,8 @@ class KeyRing:
 
     ``untagged`` is the order tried for values without a key id: the active key, then each
     fallback as listed. ``by_id`` answers tagged values, which only their own key may open.
-    ``write_prefix`` is what every new value starts with.
+    ``write_prefix`` is what every new value starts with. ``open_first`` is the bound
+    ``decrypt`` of the first untagged key (``None`` without one), the codec's hot path.
     """
 
     active: Key | None
@@ -155,6 +156,14 @@ class KeyRing:
     by_id: dict[str, Key]
     untagged: tuple[Key, ...]
     write_prefix: str
+    open_first: Callable[[bytes, bytes, bytes | None], bytes] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.untagged:
+            # Frozen: set once here, so every read skips three attribute lookups.
+            object.__setattr__(self, "open_first", self.untagged[0].aead.decrypt)
 
     @classmethod
     def from_keys(cls, active: Key | None, fallbacks: Iterable[Key]) -> KeyRing:
@@ -198,23 +207,26 @@ def build_keyring(key: Any = None, key_id: Any = None, fallbacks: Any = None) ->
     return KeyRing.from_keys(active, older)
 
 
-_keyring: KeyRing | None = None
+# The ring get_keyring() built, or None until it builds one. Read hot paths may use
+# ``keys.current_keyring or get_keyring()`` to skip a call per value; anything else calls
+# get_keyring().
+current_keyring: KeyRing | None = None
 
 
 def get_keyring() -> KeyRing:
     """The key ring for the current settings, built on first use after any key setting changes."""
-    global _keyring
-    ring = _keyring
+    global current_keyring
+    ring = current_keyring
     if ring is None:
         ring = build_keyring(
             conf.ENCRYPTION_KEY, conf.ENCRYPTION_KEY_ID, conf.ENCRYPTION_KEY_FALLBACKS
         )
-        _keyring = ring
+        current_keyring = ring
     return ring
 
 
 def reset_keyring(*, setting: str | None = None, **kwargs: Any) -> None:
     """Forget the cached key ring; connected to ``setting_changed`` in ``AppConfig.ready``."""
-    global _keyring
+    global current_keyring
     if setting is None or setting in KEY_SETTINGS:
-        _keyring = None
+        current_keyring = None
