@@ -19,6 +19,7 @@ from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.db import connection, models, transaction
 from django.db.models import F, Value
+from django.db.models.fields.json import KeyTransform
 from django.test import override_settings
 from django.test.utils import isolate_apps
 
@@ -576,6 +577,25 @@ def test_values_of_the_document_and_of_a_parent_are_decrypted(connections):
         "client_secret": "deep plain!"
     }
     assert Connection.objects.filter(name="null").values_list("options", flat=True).get() is None
+
+
+def test_a_key_transform_built_by_hand_reads_the_plaintext_of_a_secret_key():
+    # KeyTransform(...) bypasses get_transform, so it is not refused; its values must then be
+    # the plaintext, never the ciphertext, of a secret leaf and of an object holding secrets.
+    Connection.objects.create(name="abc", options=connection_options())
+    expected = connection_options()
+    by_hand = Connection.objects.annotate(
+        secret=KeyTransform("client_secret", "options"),
+        inner=KeyTransform("client_secret", KeyTransform("configuration", "options")),
+        configuration=KeyTransform("configuration", "options"),
+        client=KeyTransform("client_id", "options"),
+    )
+    assert by_hand.values_list("secret", "inner", "configuration", "client").get() == (
+        expected["client_secret"],
+        expected["configuration"]["client_secret"],
+        expected["configuration"],
+        "abc",
+    )
 
 
 def test_values_of_a_wildcard_document_are_decrypted():
