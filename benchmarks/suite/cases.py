@@ -26,6 +26,7 @@ OURS = "authhero_encrypt"
 PLAIN = "plain"
 CONVERTER_ONLY = "converter-only"
 RECIPE = "recipe"
+LAZY = "ours, decrypt on access (prototype)"
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,7 @@ def client_kind() -> Kind:
         CONVERTER_ONLY: models.PassThroughClient,
         RECIPE: models.RecipeClient,
         OURS: models.OursClient,
+        LAZY: models.LazyClient,
     }
     others = {"read_client_id": "client_id"}
     return Kind("client", "client_secret", _with_peers(found, "Client"), others, "values_list")
@@ -264,7 +266,7 @@ SUMMARY = [
     Work("json.values", "`values()` of that JSON field"),
     Work("json.write", "`bulk_create` of that JSON field"),
 ]
-SUMMARY_LIBRARIES = (CONVERTER_ONLY, RECIPE, OURS, models.FERNET, models.MODEL_FIELDS)
+SUMMARY_LIBRARIES = (CONVERTER_ONLY, RECIPE, OURS, LAZY, models.FERNET, models.MODEL_FIELDS)
 
 
 def _compare(
