@@ -93,6 +93,13 @@ def main() -> int:
                 kind(TrackedClient.objects.first().loaded[column]),
             ),  # type: ignore[union-attr]
         ]
+        untouched = model.objects.get(pk=2)
+        untouched.name = "renamed"
+        untouched.save()
+        saved = model.objects.values_list(column, flat=True).get(pk=2) == rows[1][column]
+        seen.append(("save() of an untouched secret reads back", str(saved)))
+        deferred = model.objects.defer(column).get(pk=2)
+        seen.append(("defer(), then the attribute", kind(getattr(deferred, column))))
         width = max(len(label) for label, _ in seen)
         for label, what in seen:
             print(f"{label.ljust(width)}  {what}")
