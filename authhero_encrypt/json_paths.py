@@ -62,15 +62,17 @@ class PathTrie:
     """The declared paths as a tree, so one walk of a document visits every secret leaf.
 
     A node says which of its keys are secret leaves (``leaves``), whether every string directly
-    in it is (``wildcard``), and which keys lead further down (``children``).
+    in it is (``wildcard``), and which keys lead further down (``children``); ``path`` is where
+    the node sits, from the root.
     """
 
-    __slots__ = ("children", "leaves", "wildcard")
+    __slots__ = ("children", "leaves", "path", "wildcard")
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path = ()) -> None:
         self.children: dict[str, PathTrie] = {}
         self.leaves: set[str] = set()
         self.wildcard = False
+        self.path = path
 
     @classmethod
     def build(cls, paths: Sequence[Path]) -> PathTrie:
@@ -78,7 +80,7 @@ class PathTrie:
         for path in paths:
             node = root
             for segment in path[:-1]:
-                node = node.children.setdefault(segment, cls())
+                node = node.children.setdefault(segment, cls((*node.path, segment)))
             if path[-1] == WILDCARD:
                 node.wildcard = True
             else:
@@ -131,6 +133,29 @@ class PathTrie:
         target = dict(document) if copy else document
         target.update(changes)
         return target
+
+    def replace_in_place(self, document: Any, fn: Callable[[Path, str, str], str]) -> None:
+        """Set every secret string leaf of ``document`` to ``fn(parent path, key, value)``.
+
+        The read hot path: the document was just parsed and nobody else holds it. Only the
+        declared keys are looked up (every key only under a wildcard), and the paths, fixed per
+        node, are not built per value: ``fn`` gets the parent's path and the key.
+        """
+        if not isinstance(document, dict):
+            return
+        if self.wildcard:
+            for key, value in document.items():
+                if isinstance(value, str):
+                    document[key] = fn(self.path, key, value)  # no new key: safe while iterating
+        else:
+            for key in self.leaves:
+                value = document.get(key)
+                if isinstance(value, str):
+                    document[key] = fn(self.path, key, value)
+        for key, child in self.children.items():
+            value = document.get(key)
+            if isinstance(value, dict):
+                child.replace_in_place(value, fn)
 
     def secrets(self, document: Any, _at: Path = ()) -> Iterator[tuple[Path, str]]:
         """Every secret string leaf of ``document`` with its concrete path."""

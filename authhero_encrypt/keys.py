@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,6 +178,8 @@ class KeyRing:
     ``write_prefix`` is what every new value starts with. ``pad_payload`` writes the payload
     with its base64 ``=`` padding (``ENCRYPTION_PAD_PAYLOAD``): AuthHero 5.13 to 8.22.0 only
     read padded payloads, 8.22.1 and later write unpadded ones and read both, as this app does.
+    ``open_first`` is the bound ``decrypt`` of the first untagged key (``None`` without one),
+    the codec's hot path.
     """
 
     active: Key | None
@@ -186,6 +188,14 @@ class KeyRing:
     untagged: tuple[Key, ...]
     write_prefix: str
     pad_payload: bool = False
+    open_first: Callable[[bytes, bytes, bytes | None], bytes] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.untagged:
+            # Frozen: set once here, so every read skips three attribute lookups.
+            object.__setattr__(self, "open_first", self.untagged[0].aead.decrypt)
 
     @classmethod
     def from_keys(
@@ -243,13 +253,16 @@ def build_keyring(
     return KeyRing.from_keys(active, older, pad_payload=parse_pad_payload(pad_payload))
 
 
-_keyring: KeyRing | None = None
+# The ring get_keyring() built, or None until it builds one. Read hot paths may use
+# ``keys.current_keyring or get_keyring()`` to skip a call per value; anything else calls
+# get_keyring().
+current_keyring: KeyRing | None = None
 
 
 def get_keyring() -> KeyRing:
     """The key ring for the current settings, built on first use after any key setting changes."""
-    global _keyring
-    ring = _keyring
+    global current_keyring
+    ring = current_keyring
     if ring is None:
         ring = build_keyring(
             conf.ENCRYPTION_KEY,
@@ -257,12 +270,12 @@ def get_keyring() -> KeyRing:
             conf.ENCRYPTION_KEY_FALLBACKS,
             conf.ENCRYPTION_PAD_PAYLOAD,
         )
-        _keyring = ring
+        current_keyring = ring
     return ring
 
 
 def reset_keyring(*, setting: str | None = None, **kwargs: Any) -> None:
     """Forget the cached key ring; connected to ``setting_changed`` in ``AppConfig.ready``."""
-    global _keyring
+    global current_keyring
     if setting is None or setting in KEY_SETTINGS:
-        _keyring = None
+        current_keyring = None

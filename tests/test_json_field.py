@@ -19,6 +19,7 @@ from django.core.exceptions import FieldError
 from django.core.management import call_command
 from django.db import connection, models, transaction
 from django.db.models import F, Value
+from django.db.models.fields.json import KeyTransform
 from django.test import override_settings
 from django.test.utils import isolate_apps
 
@@ -576,6 +577,27 @@ def test_values_of_the_document_and_of_a_parent_are_decrypted(connections):
         "client_secret": "deep plain!"
     }
     assert Connection.objects.filter(name="null").values_list("options", flat=True).get() is None
+
+
+def test_a_key_transform_built_by_hand_is_refused_at_a_secret_and_decrypts_above_one():
+    # KeyTransform(...) bypasses get_transform: the column guard refuses it at a secret leaf,
+    # and an object holding secrets, selected, comes back with its secrets decrypted.
+    Connection.objects.create(name="abc", options=connection_options())
+    expected = connection_options()
+    for secret in (
+        KeyTransform("client_secret", "options"),
+        KeyTransform("client_secret", KeyTransform("configuration", "options")),
+    ):
+        with pytest.raises(FieldError, match="client_secret"):
+            list(Connection.objects.annotate(secret=secret).values_list("secret"))
+    by_hand = Connection.objects.annotate(
+        configuration=KeyTransform("configuration", "options"),
+        client=KeyTransform("client_id", "options"),
+    )
+    assert by_hand.values_list("configuration", "client").get() == (
+        expected["configuration"],
+        "abc",
+    )
 
 
 def test_values_of_a_wildcard_document_are_decrypted():

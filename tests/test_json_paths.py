@@ -414,3 +414,36 @@ def test_secrets_are_exactly_the_listed_leaves(document, paths):
         (location, value) for location, value in walk(document) if is_listed(location, value, paths)
     )
     assert sorted(trie(paths).secrets(document)) == expected
+
+
+@given(objects, declared)
+def test_replace_in_place_changes_the_same_leaves_as_transform(document, paths):
+    secret = trie(paths)
+    stored = secret.transform(document, encrypt)
+    secret.replace_in_place(stored, lambda at, key, value: decrypt((*at, key), value))
+    assert canonical(stored) == canonical(document)
+
+
+def test_replace_in_place_hands_over_the_parent_path_and_the_key():
+    doc = {
+        "client_secret": "s1",
+        "client_id": "abc",
+        "port": 1,
+        "configuration": {"client_secret": "s2", "a": "b", "c": {"client_secret": "no"}},
+        "other": {"client_secret": "no"},
+    }
+    expected = copy.deepcopy(doc)
+    expected["client_secret"] = "<client_secret:s1>"
+    expected["configuration"].update(
+        a="<configuration.a:b>", client_secret="<configuration.client_secret:s2>"
+    )
+    paths = trie(["client_secret", "configuration.*"])
+    assert paths.replace_in_place(doc, lambda at, key, value: mark((*at, key), value)) is None
+    assert doc == expected
+
+
+@pytest.mark.parametrize("doc", [None, "client_secret", 3, ["client_secret", {"a": "b"}]])
+def test_replace_in_place_leaves_a_document_that_is_not_an_object(doc):
+    before = copy.deepcopy(doc)
+    trie(["*", "a.b"]).replace_in_place(doc, lambda at, key, value: "changed")
+    assert doc == before

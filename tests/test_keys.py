@@ -533,6 +533,18 @@ def test_build_keyring_untagged_order_is_active_then_fallbacks():
     assert ring.by_id["b"].fingerprint == fingerprint(BYTES_B)
 
 
+def test_keyring_opens_untagged_values_with_its_first_untagged_key():
+    ring = build_keyring(KEY_A, "a", [KEY_C, f"b:{KEY_B}"])
+    assert ring.open_first is not None
+    iv = bytes(12)
+    sealed = AESGCM(BYTES_A).encrypt(iv, b"value", None)
+    assert ring.open_first(iv, sealed, None) == b"value"
+    fallbacks_only = build_keyring(None, None, [KEY_C])
+    assert fallbacks_only.open_first is not None
+    assert fallbacks_only.open_first(iv, AESGCM(BYTES_C).encrypt(iv, b"x", None), None) == b"x"
+    assert build_keyring(None).open_first is None
+
+
 def test_build_keyring_fallbacks_only():
     ring = build_keyring(None, None, [f"old:{KEY_B}", KEY_C])
     assert not ring.enabled

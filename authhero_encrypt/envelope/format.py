@@ -34,7 +34,7 @@ from authhero_encrypt.crypto import (
     _FROM_URLSAFE,
     _PADDING,
     _TO_URLSAFE,
-    _strict_b64decode,
+    strict_b64decode,
     utf8,
 )
 from authhero_encrypt.exceptions import DecryptionError
@@ -112,7 +112,7 @@ def _decode(text: str, what: str) -> bytes:
     if not text or text[-1] not in _FINAL_CHARS[partial]:
         raise _malformed(f"its {what} is not canonical base64url text")
     try:
-        return _strict_b64decode(text.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[partial])
+        return strict_b64decode(text.encode("ascii").translate(_FROM_URLSAFE) + _PADDING[partial])
     except (UnicodeEncodeError, binascii.Error) as exc:
         raise _malformed(f"its {what} is not canonical base64url text") from exc
 

@@ -15,6 +15,7 @@ from django.db.models.lookups import Exact
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
+from authhero_encrypt import keys
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
 from authhero_encrypt.exceptions import (
     DecryptionError,
@@ -397,7 +398,8 @@ class EncryptedStringMixin(EncryptedFieldMixin):
         if value is None or not value.startswith(PREFIX):
             return value  # SQL NULL, or legacy plaintext that is encrypted on its next write
         try:
-            return decrypt_with(get_keyring(), value)
+            # The cached ring read directly: a call per row saved on the read hot path.
+            return decrypt_with(keys.current_keyring or get_keyring(), value)
         except DecryptionError as exc:
             raise self.read_error(exc, value, connection) from exc
 

@@ -17,6 +17,7 @@ from django.db.models.fields.json import (
     KeyTransform,
 )
 
+from authhero_encrypt import keys
 from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, store, without_frames
@@ -312,33 +313,40 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
         document = super().from_db_value(value, expression, connection)
         if document is None:
             return None
-        keys = key_path_of(expression)
-        parent = self.path_trie.node_at(keys[:-1])
-        if parent is None:
+        node: PathTrie | None = self.path_trie  # the whole column: instances and values()
+        leaf: Path = ()
+        if isinstance(expression, KeyTransform):
+            # A value under a key (values("options__configuration")): its node found per row.
+            at = key_path_of(expression)
+            parent = self.path_trie.node_at(at[:-1])
+            if parent is None:
+                return document
+            if isinstance(document, str):
+                # Only reachable through expressions that bypass get_transform (KeyTransform
+                # built by hand): never hand back ciphertext as if it were the value.
+                if not parent.is_secret(at[-1]):
+                    return document
+                leaf = at
+            node = parent.child(at[-1])
+        if not leaf and (node is None or not isinstance(document, dict)):
             return document
-        ring = get_keyring()
+        ring = keys.current_keyring or get_keyring()
 
-        def decrypt(path: Path, stored: str) -> str:
+        def decrypt(at: Path, key: str, stored: str) -> str:
             if not stored.startswith(PREFIX):
                 return stored  # legacy plaintext, encrypted on the row's next write
             try:
                 return decrypt_with(ring, stored)
             except DecryptionError as exc:
-                where = f" path '{path_text(path)}'"
+                where = f" path '{path_text((*at, key))}'"
                 raise self.read_error(exc, stored, connection, where) from exc
 
         try:
-            if not keys:
-                return parent.transform(document, decrypt, copy=False)
-            last = keys[-1]
-            if isinstance(document, str):
-                # Only reachable through expressions that bypass get_transform (KeyTransform
-                # built by hand): never hand back ciphertext as if it were the value.
-                return decrypt(keys, document) if parent.is_secret(last) else document
-            child = parent.child(last)
-            if child is None:
-                return document
-            return child.transform(document, decrypt, copy=False, _at=keys)
+            if leaf:
+                return decrypt(leaf[:-1], leaf[-1], document)
+            assert node is not None  # for mypy: checked above
+            node.replace_in_place(document, decrypt)
+            return document
         except DecryptionError as exc:
             failure = exc
         # The document is decrypted in place, so when a later path fails the frames of this

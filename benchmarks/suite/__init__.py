@@ -1,4 +1,4 @@
-"""The ratio benchmarks of issue 7, run by ``benchmarks/run.py``; never part of the test run.
+"""The ratio benchmarks of issues 7 and 14, run by ``benchmarks/run.py``; not part of the tests.
 
 Everything the benchmark needs lives here: its settings, its models (app label ``bench_suite``),
 the data it writes, the timed cases and the table it prints.

@@ -7,15 +7,11 @@ that both sides of each ratio ran close together in time.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gc
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.management.color import no_style
 from django.db import connection
@@ -24,11 +20,13 @@ from django.db.models import Model
 from authhero_encrypt.crypto import decrypt_value, encrypt_value
 from authhero_encrypt.keys import load_encryption_key
 from benchmarks.suite import models
+from benchmarks.suite.recipe import BinasciiFloor, Floor
 
 OURS = "authhero_encrypt"
 PLAIN = "plain"
 CONVERTER_ONLY = "converter-only"
-IV_BYTES = 12
+RECIPE = "recipe"
+LAZY = "ours, decrypt on access (prototype)"
 
 
 @dataclass(frozen=True)
@@ -67,42 +65,6 @@ class Comparison:
     baseline: str
     target: Target | None = None
     above: str = ""
-
-
-# The floor: what any AES-GCM + base64url code must do, and nothing else. ``Floor`` is the recipe
-# as one writes it with the ``base64`` module; ``BinasciiFloor`` skips the module's wrappers.
-class Floor:
-    def __init__(self, secret: bytes) -> None:
-        self.aead = AESGCM(secret)
-
-    def encrypt(self, text: str) -> str:
-        iv = os.urandom(IV_BYTES)
-        token = base64.urlsafe_b64encode(iv + self.aead.encrypt(iv, text.encode(), None))
-        return "enc:v1:" + token.rstrip(b"=").decode()
-
-    def decrypt(self, stored: str) -> str:
-        payload = stored[7:]
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        return self.aead.decrypt(raw[:IV_BYTES], raw[IV_BYTES:], None).decode()
-
-
-_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_PADDING = ("", "===", "==", "=")
-
-
-class BinasciiFloor(Floor):
-    def encrypt(self, text: str) -> str:
-        iv = os.urandom(IV_BYTES)
-        raw = iv + self.aead.encrypt(iv, text.encode(), None)
-        token = binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
-        return "enc:v1:" + token.decode()
-
-    def decrypt(self, stored: str) -> str:
-        payload = stored[7:]
-        text = (payload + _PADDING[len(payload) % 4]).encode().translate(_TO_STANDARD)
-        raw = binascii.a2b_base64(text)
-        return self.aead.decrypt(raw[:IV_BYTES], raw[IV_BYTES:], None).decode()
 
 
 Clock = Callable[[], float]
@@ -146,7 +108,7 @@ def truncate(model: type[Model]) -> None:
 
 
 def _read(model: type[Model], attname: str, clock: Clock) -> Callable[[], float]:
-    """Load every row as an instance and touch the column's attribute."""
+    """Load every row as an instance and read one attribute of it."""
 
     def run() -> float:
         queryset = model._default_manager.all()
@@ -173,12 +135,25 @@ def _values_list(model: type[Model], attname: str, clock: Clock) -> Callable[[],
     return run
 
 
+def _values(model: type[Model], attname: str, clock: Clock) -> Callable[[], float]:
+    def run() -> float:
+        queryset = model._default_manager.values(attname)
+        start = clock()
+        for _row in queryset:
+            pass
+        elapsed = clock() - start
+        del queryset
+        return elapsed
+
+    return run
+
+
 def _bulk_create(
-    model: type[Model], attname: str, values: Sequence[Any], batch_size: int | None, clock: Clock
+    model: type[Model], rows: Sequence[dict[str, Any]], batch_size: int | None, clock: Clock
 ) -> Callable[[], float]:
     def run() -> float:
         truncate(model)
-        objs = [model(**{attname: value}) for value in values]
+        objs = [model(**row) for row in rows]
         gc.collect()
         start = clock()
         model._default_manager.bulk_create(objs, batch_size=batch_size)
@@ -187,51 +162,111 @@ def _bulk_create(
     return run
 
 
+@dataclass(frozen=True)
+class Kind:
+    """A kind of row: its models by library, the secret's attribute and what is timed on it."""
+
+    column: str
+    secret: str
+    models: dict[str, type[Model]]
+    # work -> the attribute read, for reads that touch another column than the secret
+    other_reads: dict[str, str]
+    listing: str  # "values_list" (the secret, flat) or "values" (dicts)
+
+
 def orm_cases(
-    column: str,
-    subjects: dict[str, type[Model]],
-    values: Sequence[Any],
-    batch_size: int | None,
-    clock: Clock,
+    kind: Kind, rows: Sequence[dict[str, Any]], batch_size: int | None, clock: Clock
 ) -> list[Case]:
-    """Write, read and ``values_list`` cases for each library's model of one column kind."""
-    attname = "token" if column == "char" else "options"
+    """Write, read and listing cases for each library's model of one row kind."""
+    listing = _values_list if kind.listing == "values_list" else _values
+    n = len(rows)
     cases = []
-    for library, model in subjects.items():
-        n = len(values)
+    for library, model in kind.models.items():
+        prefix = kind.column
         cases += [
             Case(
-                f"{column}.write.{library}",
+                f"{prefix}.write.{library}",
                 library,
                 n,
-                _bulk_create(model, attname, values, batch_size, clock),
+                _bulk_create(model, rows, batch_size, clock),
             ),
-            Case(f"{column}.read.{library}", library, n, _read(model, attname, clock)),
+            Case(f"{prefix}.read.{library}", library, n, _read(model, kind.secret, clock)),
             Case(
-                f"{column}.values_list.{library}", library, n, _values_list(model, attname, clock)
+                f"{prefix}.{kind.listing}.{library}",
+                library,
+                n,
+                listing(model, kind.secret, clock),
             ),
         ]
+        for work, attname in kind.other_reads.items():
+            cases.append(
+                Case(f"{prefix}.{work}.{library}", library, n, _read(model, attname, clock))
+            )
     return cases
 
 
-def char_models() -> dict[str, type[Model]]:
+def _with_peers(found: dict[str, type[Model]], suffix: str) -> dict[str, type[Model]]:
+    for library, prefix in ((models.FERNET, "Fernet"), (models.MODEL_FIELDS, "ModelFields")):
+        model = getattr(models, prefix + suffix, None)
+        if model is not None:
+            found[library] = model
+    return found
+
+
+def char_kind() -> Kind:
     found: dict[str, type[Model]] = {
         PLAIN: models.PlainSecret,
         CONVERTER_ONLY: models.PassThroughSecret,
+        RECIPE: models.RecipeSecret,
         OURS: models.OursSecret,
     }
-    if hasattr(models, "FernetSecret"):
-        found[models.FERNET] = models.FernetSecret
-    if hasattr(models, "ModelFieldsSecret"):
-        found[models.MODEL_FIELDS] = models.ModelFieldsSecret
-    return found
+    return Kind("char", "token", _with_peers(found, "Secret"), {}, "values_list")
 
 
-def json_models() -> dict[str, type[Model]]:
-    found: dict[str, type[Model]] = {PLAIN: models.PlainOptions, OURS: models.OursOptions}
+def client_kind() -> Kind:
+    found: dict[str, type[Model]] = {
+        PLAIN: models.PlainClient,
+        CONVERTER_ONLY: models.PassThroughClient,
+        RECIPE: models.RecipeClient,
+        OURS: models.OursClient,
+        LAZY: models.LazyClient,
+    }
+    others = {"read_client_id": "client_id"}
+    return Kind("client", "client_secret", _with_peers(found, "Client"), others, "values_list")
+
+
+def json_kind() -> Kind:
+    found: dict[str, type[Model]] = {
+        PLAIN: models.PlainOptions,
+        RECIPE: models.RecipeOptions,
+        OURS: models.OursOptions,
+    }
     if hasattr(models, "FernetOptions"):
         found[models.FERNET] = models.FernetOptions
-    return found
+    return Kind("json", "options", found, {}, "values")
+
+
+@dataclass(frozen=True)
+class Work:
+    """One line of the summary table: a case key without its library."""
+
+    what: str
+    label: str
+
+
+SUMMARY = [
+    Work("char.read", "read instances, 2-column model"),
+    Work("char.values_list", "`values_list` of the secret, 2-column model"),
+    Work("char.write", "`bulk_create`, 2-column model"),
+    Work("client.read", "read instances, OAuth client row (8 columns, 1 secret)"),
+    Work("client.read_client_id", "load instances, read only `client_id`, OAuth client row"),
+    Work("client.values_list", "`values_list` of the secret, OAuth client row"),
+    Work("client.write", "`bulk_create`, OAuth client row"),
+    Work("json.read", "read `JSONPathEncryptedField` (connection options, 10 keys)"),
+    Work("json.values", "`values()` of that JSON field"),
+    Work("json.write", "`bulk_create` of that JSON field"),
+]
+SUMMARY_LIBRARIES = (CONVERTER_ONLY, RECIPE, OURS, LAZY, models.FERNET, models.MODEL_FIELDS)
 
 
 def _compare(
@@ -288,7 +323,7 @@ def comparisons() -> list[Comparison]:
     )
     rows += [
         _compare("json", f"read instances: {ours_json}", "json.read", ours, plain),
-        _compare("json", f"values_list: {ours_json}", "json.values_list", ours, plain),
+        _compare("json", f"values(): {ours_json}", "json.values", ours, plain),
         _compare("json", f"bulk_create: {ours_json}", "json.write", ours, plain),
         _compare("json", f"read instances: {peer_json}", "json.read", fernet, ours),
         _compare("json", f"bulk_create: {peer_json}", "json.write", fernet, ours),

@@ -1,4 +1,7 @@
-"""One model per (library, column kind), identical but for the field class.
+"""One model per (library, row kind), identical but for the field class of the secret.
+
+Three row kinds: a two-column model (``id`` and the secret), the realistic row of an OAuth
+client (eight columns, one of them secret) and AuthHero's connection ``options`` document.
 
 The peers are imported defensively: a peer that is not installed, or that does not import on
 this Django, leaves its models undefined and its reason in ``UNAVAILABLE``, so the run reports it
@@ -14,12 +17,14 @@ from typing import Any
 from django.db import models
 
 from authhero_encrypt.fields import EncryptedCharField, JSONPathEncryptedField
+from benchmarks.suite.lazy import LazyEncryptedCharField
+from benchmarks.suite.recipe import RecipeCharField, RecipeJSONField
 
 FERNET = "django-fernet-encrypted-fields"
 MODEL_FIELDS = "django-encrypted-model-fields"
 UNAVAILABLE: dict[str, str] = {}
 
-# AuthHero's connections table: these are the secret paths of ``options``.
+# AuthHero's connections table: these are the secret paths of ``options`` (the data fills two).
 CONNECTION_SECRET_PATHS = [
     "client_secret",
     "app_secret",
@@ -68,12 +73,56 @@ class PassThroughSecret(BenchRow):
     token = PassThroughCharField(max_length=100)
 
 
+class RecipeSecret(BenchRow):
+    token = RecipeCharField(max_length=200)
+
+
 class OursSecret(BenchRow):
     token = EncryptedCharField(max_length=100)
 
 
+class OAuthClient(BenchRow):
+    """What an application row looks like: AuthHero's ``clients`` table, trimmed to 8 columns."""
+
+    client_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=100)
+    tenant_id = models.CharField(max_length=64)
+    callbacks = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class PlainClient(OAuthClient):
+    client_secret = models.CharField(max_length=100)
+
+
+class PassThroughClient(OAuthClient):
+    client_secret = PassThroughCharField(max_length=100)
+
+
+class RecipeClient(OAuthClient):
+    client_secret = RecipeCharField(max_length=200)
+
+
+class OursClient(OAuthClient):
+    client_secret = EncryptedCharField(max_length=100)
+
+
+class LazyClient(OAuthClient):
+    """The prototype of benchmarks/suite/lazy.py: measured, not part of the package."""
+
+    client_secret = LazyEncryptedCharField(max_length=100)
+
+
 class PlainOptions(BenchRow):
     options = models.JSONField()
+
+
+class RecipeOptions(BenchRow):
+    options = RecipeJSONField(encrypted_paths=CONNECTION_SECRET_PATHS)
 
 
 class OursOptions(BenchRow):
@@ -87,6 +136,9 @@ if fernet is not None:
     class FernetSecret(BenchRow):
         token = fernet.EncryptedCharField(max_length=100)
 
+    class FernetClient(OAuthClient):
+        client_secret = fernet.EncryptedCharField(max_length=100)
+
     class FernetOptions(BenchRow):
         # The peer has no per-path encryption: the whole document is one Fernet token.
         options = fernet.EncryptedJSONField()
@@ -97,3 +149,6 @@ if model_fields is not None:
 
     class ModelFieldsSecret(BenchRow):
         token = model_fields.EncryptedCharField(max_length=100)
+
+    class ModelFieldsClient(OAuthClient):
+        client_secret = model_fields.EncryptedCharField(max_length=100)

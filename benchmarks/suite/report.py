@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 
-from benchmarks.suite.cases import Case, Comparison
+from benchmarks.suite.cases import OURS, PLAIN, RECIPE, Case, Comparison, Work
 
 
 def measure(
@@ -124,6 +124,89 @@ def rows(
     return found
 
 
+@dataclass(frozen=True)
+class SummaryRow:
+    work: Work
+    plain_us: float
+    ratios: dict[str, float]  # library -> median ratio to plain, per repetition
+    over_recipe: float | None  # ours / recipe
+    above_recipe_us: float | None  # ours - recipe, per row
+
+
+def summary(
+    works: Sequence[Work],
+    libraries: Sequence[str],
+    cases: Sequence[Case],
+    samples: dict[str, list[float]],
+) -> list[SummaryRow]:
+    """The user's table: every library against plain, and ours against the bare recipe.
+
+    Each figure is the median over the repetitions of a quantity taken within one repetition
+    (a ratio, or ours minus the recipe per row), as for the comparisons.
+    """
+    items = {case.key: case.items for case in cases}
+    found = []
+    for work in works:
+        plain = samples.get(f"{work.what}.{PLAIN}")
+        if not plain:
+            continue
+        n = items[f"{work.what}.{PLAIN}"]
+        ratios = {}
+        for library in libraries:
+            times = samples.get(f"{work.what}.{library}")
+            if times:
+                ratios[library] = statistics.median(
+                    t / p for t, p in zip(times, plain, strict=True)
+                )
+        ours, recipe = samples.get(f"{work.what}.{OURS}"), samples.get(f"{work.what}.{RECIPE}")
+        over = above = None
+        if ours and recipe:
+            over = statistics.median(o / r for o, r in zip(ours, recipe, strict=True))
+            above = statistics.median((o - r) / n * 1e6 for o, r in zip(ours, recipe, strict=True))
+        found.append(SummaryRow(work, statistics.median(plain) / n * 1e6, ratios, over, above))
+    return found
+
+
+def render_summary(
+    found: Sequence[SummaryRow], libraries: Sequence[str], *, markdown: bool
+) -> list[str]:
+    shown = [lib for lib in libraries if any(lib in row.ratios for row in found)]
+    header = (
+        "work",
+        "plain µs/row",
+        "plain",
+        *shown,
+        "ours / recipe",
+        "ours - recipe µs/row",
+    )
+    table = [
+        (
+            row.work.label,
+            f"{row.plain_us:.2f}",
+            "1.00x",
+            *(f"{row.ratios[lib]:.2f}x" if lib in row.ratios else "-" for lib in shown),
+            "-" if row.over_recipe is None else f"{row.over_recipe:.2f}x",
+            "-" if row.above_recipe_us is None else f"{row.above_recipe_us:+.2f}",
+        )
+        for row in found
+    ]
+    header = tuple("ours" if cell == OURS else cell for cell in header)
+    if markdown:
+        return [
+            "| " + " | ".join(header) + " |",
+            "|---|" + "---:|" * (len(header) - 1),
+            *("| " + " | ".join(cells) + " |" for cells in table),
+        ]
+    widths = [max(len(cells[i]) for cells in (header, *table)) for i in range(len(header))]
+    return [
+        "  ".join(
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+        for cells in (header, *table)
+    ]
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -156,6 +239,7 @@ _SECTIONS = {
     "codec": "Codec, 40-byte secret (per value)",
     "char": "EncryptedCharField vs CharField (per row)",
     "peers": "Peers on the same model and data (per row)",
+    "client": "OAuth client row, 8 columns, 1 secret (per row)",
     "json": "JSONPathEncryptedField vs JSONField, connection options (per row)",
 }
 _HEADER = ("Comparison", "Ratio", "Spread", "Target", "", "µs subject / baseline")
@@ -175,13 +259,24 @@ def _cells(row: Row) -> tuple[str, ...]:
 def render(
     title: str,
     facts: Sequence[str],
+    summary_lines: Sequence[str],
     found: Sequence[Row],
     notes: Sequence[str],
     *,
     markdown: bool,
 ) -> str:
+    if summary_lines:
+        what = (
+            "Against plain (1.00x), and ours against the bare recipe "
+            "(ratio, and µs per row above it)"
+        )
+        summary_block = ["", f"**{what}**" if markdown else what, "", *summary_lines]
+    else:
+        summary_block = []
     if markdown:
-        lines = [f"### {title}", "", *(f"- {fact}" for fact in facts), ""]
+        lines = [f"### {title}", "", *(f"- {fact}" for fact in facts), *summary_block, ""]
+        lines.append("**Comparisons and targets**")
+        lines.append("")
         lines.append("| " + " | ".join(_HEADER) + " |")
         lines.append("|" + "|".join(["---", "---:", "---:", "---", "---", "---:"]) + "|")
         section = ""
@@ -191,7 +286,7 @@ def render(
                 lines.append(f"| **{_SECTIONS[section]}** | | | | | |")
             lines.append("| " + " | ".join(_cells(row)) + " |")
     else:
-        lines = [title, *facts]
+        lines = [title, *facts, *summary_block, "", "Comparisons and targets"]
         table = [_HEADER, *(_cells(row) for row in found)]
         widths = [max(len(cells[i]) for cells in table) for i in range(len(_HEADER))]
         section = ""
