@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from authhero_encrypt.conf import conf
 from authhero_encrypt.exceptions import InvalidKeyError
-from authhero_encrypt.inventory import encrypted_fields
+from authhero_encrypt.inventory import encrypted_fields, is_envelope_field
 from authhero_encrypt.keys import (
     Key,
     KeyRing,
@@ -117,8 +117,13 @@ def check_key_for_encrypted_fields(app_configs: Any = None, **kwargs: Any) -> li
         if app_configs is None
         else [model for config in app_configs for model in config.get_models()]
     )
+    # Envelope fields wrapped by AWS KMS need no ENCRYPTION_KEY; with "local" they do.
+    kms = conf.ENCRYPTION_ENVELOPE_PROVIDER == "aws-kms"
     names = [
-        f"{model._meta.label}.{field.name}" for model in models for field in encrypted_fields(model)
+        f"{model._meta.label}.{field.name}"
+        for model in models
+        for field in encrypted_fields(model)
+        if not (kms and is_envelope_field(field))
     ]
     if not names:
         return []

@@ -32,6 +32,7 @@ __all__ = [
     "Target",
     "encrypted_fields",
     "find_targets",
+    "is_envelope_field",
     "iter_raw_rows",
     "key_label",
     "load_json",
@@ -71,6 +72,11 @@ class Target:
         return None if self.path is None else path_text(self.path)
 
     @property
+    def is_envelope(self) -> bool:
+        """An ``EnvelopeEncryptedTextField``: ``env:v1`` values, counted and rotated apart."""
+        return isinstance(self.field, EnvelopeEncryptedTextField)
+
+    @property
     def is_wildcard(self) -> bool:
         return self.path is not None and self.path[-1] == WILDCARD
 
@@ -80,19 +86,19 @@ class Target:
 
 
 def encrypted_fields(model: type[Model]) -> list[Any]:
-    """The model's own concrete ``enc:v1`` fields, in declaration order.
+    """The model's own concrete encrypted fields, in declaration order.
 
-    Envelope fields are left out: their ``env:v1`` values would look like plaintext to the
-    ``enc:v1`` rules, and rotating them means rewrapping (``authhero_encrypt.envelope.rewrap``).
+    Envelope fields are included: callers that apply ``enc:v1`` rules must tell them apart
+    (:func:`is_envelope_field`), since their ``env:v1`` values are rotated by rewrapping the
+    data key (``authhero_encrypt.envelope.rewrap``), not by re-encryption.
     """
     fields: list[Any] = list(model._meta.concrete_fields)
-    return [
-        f
-        for f in fields
-        if isinstance(f, EncryptedFieldMixin)
-        and not isinstance(f, EnvelopeEncryptedTextField)
-        and f.model is model
-    ]
+    return [f for f in fields if isinstance(f, EncryptedFieldMixin) and f.model is model]
+
+
+def is_envelope_field(field: Any) -> bool:
+    """Whether ``field`` stores ``env:v1`` values (an ``EnvelopeEncryptedTextField``)."""
+    return isinstance(field, EnvelopeEncryptedTextField)
 
 
 def key_label(stored: str, known_ids: frozenset[str] | tuple[str, ...] = ()) -> str:

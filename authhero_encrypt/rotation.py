@@ -42,6 +42,9 @@ class Outcome(enum.Enum):
     """Legacy plaintext, now encrypted."""
     REENCRYPTED = "reencrypted"
     """Was under a fallback key or another key id, now under the active one."""
+    REWRAPPED = "rewrapped"
+    """An ``env:v1`` value whose data key was wrapped by another KEK, now wrapped by the active
+    one; its sealed payload is kept byte for byte (envelope fields only)."""
     FAILED = "failed"
     """No configured key opens it (or, as plaintext, it cannot be encrypted): kept byte for
     byte and reported."""

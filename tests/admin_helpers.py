@@ -17,15 +17,14 @@ from typing import Any
 from django.contrib import admin
 from django.db import connection, models
 
-from authhero_encrypt.admin import EncryptedFieldsAdminMixin, secret_status
-from authhero_encrypt.admin.badges import leaf_statuses
+from authhero_encrypt.admin import EncryptedFieldsAdminMixin
+from authhero_encrypt.admin.badges import field_status, leaf_statuses
 from authhero_encrypt.fields import JSONPathEncryptedField
 from authhero_encrypt.inventory import encrypted_fields, load_json
-from example_project.authhero import models as demo
 from example_project.authhero.demo_data import DEMO_ROWS, DemoRow, secret_values
 
 DEMO_MODELS = sorted({row.model for row in DEMO_ROWS})
-EDITABLE_ROWS = [row for row in DEMO_ROWS if row.model != "SigningKey"]
+EDITABLE_ROWS = list(DEMO_ROWS)  # every demo model's admin edits its secrets write-only
 
 
 class FormReader(HTMLParser):
@@ -98,8 +97,6 @@ def url(model: type[models.Model], action: str = "changelist", pk: Any = None) -
 def stored_columns(obj: models.Model) -> dict[str, Any]:
     """Every encrypted column of ``obj`` exactly as stored."""
     fields = encrypted_fields(type(obj))
-    if type(obj) is demo.SigningKey:
-        fields = [obj._meta.get_field("pkcs7")]
     table = connection.ops.quote_name(obj._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     pk = connection.ops.quote_name(obj._meta.pk.column)
@@ -110,18 +107,19 @@ def stored_columns(obj: models.Model) -> dict[str, Any]:
 
 
 def ciphertexts(stored: dict[str, Any]) -> list[str]:
-    """The enc:v1 values inside stored columns (scalars, and leaves of JSON documents)."""
+    """The enc:v1 and env:v1 values inside stored columns (scalars, leaves of documents)."""
     found: list[str] = []
     for value in stored.values():
         if isinstance(value, (str, bytes)):
             text = value.decode() if isinstance(value, bytes) else value
-            found += re.findall(r"enc:v1:[A-Za-z0-9_:-]+", text)
+            found += re.findall(r"en[cv]:v1:[A-Za-z0-9_:/.-]+", text)
     return found
 
 
 def assert_no_secret(html: str, rows: Any = DEMO_ROWS) -> None:
     """Neither a demo secret nor any stored ciphertext (nor its payload) is in ``html``."""
     assert "enc:v1:" not in html
+    assert "env:v1:" not in html
     for row in rows:
         for secret in secret_values(row):
             assert secret not in html, f"{row.model} secret leaked"
@@ -144,7 +142,7 @@ def stored_states(obj: models.Model) -> dict[str, set[str]]:
             leaves = leaf_statuses(field.path_trie, load_json(stored))
             states[field.name] = {state for _path, state, _label in leaves}
         else:
-            states[field.name] = {secret_status(stored)[0]}
+            states[field.name] = {field_status(field, stored)[0]}
     return states
 
 

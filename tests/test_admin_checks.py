@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin.sites import all_sites
+from django.contrib.auth.models import User
 from django.core import checks
 from django.db import models
 from django.test.utils import isolate_apps
@@ -173,7 +174,9 @@ def test_admin_check_on_list_display_lookups_through_relations():
 
 def test_admin_without_the_mixin_is_reported():
     assert _warnings(admin_class("PlainClientAdmin"), demo.Client) == ["authhero_encrypt.W204"]
-    assert _warnings(admin_class("PlainKeyAdmin"), demo.SigningKey) == []
+    # An envelope field is an encrypted field too: without the mixin its page shows the PEM.
+    assert _warnings(admin_class("PlainKeyAdmin"), demo.SigningKey) == ["authhero_encrypt.W204"]
+    assert _warnings(admin_class("PlainUserAdmin"), User) == []
 
 
 def test_admin_check_is_registered():

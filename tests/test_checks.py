@@ -380,8 +380,20 @@ def test_w004_only_for_apps_with_encrypted_fields():
         assert ids(check_key_for_encrypted_fields(app_configs=chosen)) == ["authhero_encrypt.W004"]
 
 
+def test_w004_counts_envelope_fields_unless_kms_wraps_them():
+    with override_settings(ENCRYPTION_KEY=None):
+        (message,) = check_key_for_encrypted_fields()
+        local = int(str(message.msg).split("but ")[1].split(" ")[0])
+    with override_settings(ENCRYPTION_KEY=None, ENCRYPTION_ENVELOPE_PROVIDER="aws-kms"):
+        (message,) = check_key_for_encrypted_fields()
+        kms = int(str(message.msg).split("but ")[1].split(" ")[0])
+    # testapp.PrivateKey's pem and bundle, the example's SigningKey.pkcs7 and dkim_private_key
+    assert local - kms == 4
+
+
 def test_w004_can_be_silenced():
-    with override_settings(ENCRYPTION_KEY=None, SILENCED_SYSTEM_CHECKS=["authhero_encrypt.W004"]):
+    silenced = [*settings.SILENCED_SYSTEM_CHECKS, "authhero_encrypt.W004"]
+    with override_settings(ENCRYPTION_KEY=None, SILENCED_SYSTEM_CHECKS=silenced):
         output = run_check_command()
     assert "authhero_encrypt" not in output
 

@@ -282,6 +282,7 @@ def test_mixed_tables_end_under_the_active_key(rotated, batch_size):
     assert fields["testapp.Secret.token"]["values"] == {
         "encrypted": 2,
         "reencrypted": 1,
+        "rewrapped": 0,
         "unchanged": 1,
         "failed": 0,
         "skipped": 0,
@@ -304,7 +305,15 @@ def test_mixed_tables_end_under_the_active_key(rotated, batch_size):
     assert fields["testapp.Connection.options"]["written"] == 2
     star = fields["testapp.EmailProvider.credentials"]
     assert star["paths"] == [
-        {"path": "*", "encrypted": 1, "reencrypted": 1, "unchanged": 1, "failed": 0, "skipped": 0}
+        {
+            "path": "*",
+            "encrypted": 1,
+            "reencrypted": 1,
+            "rewrapped": 0,
+            "unchanged": 1,
+            "failed": 0,
+            "skipped": 0,
+        }
     ]
     assert summary["totals"]["values"]["failed"] == 0
     assert summary["totals"]["left_over"] == 0
@@ -555,7 +564,8 @@ def test_filters_pick_apps_and_models(rotated):
     raw = snapshot()
     assert raw["testapp_secret", pks["secret"][0], "token"] == "legacy token!"
     assert_under_new(raw["testapp_swapped", pks["swapped"][0], "token"], "swapped legacy!")
-    assert len(by_field(run("testapp"))) == 9  # TenantCredential (2), UnmanagedClient
+    # TenantCredential (2), UnmanagedClient, PrivateKey's two envelope fields
+    assert len(by_field(run("testapp"))) == 11
     assert_everything_migrated(pks)
 
 

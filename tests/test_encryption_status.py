@@ -192,6 +192,9 @@ EXPECTED = {
     ("testapp.TenantCredential", "secret", None): row(0, 0, 0, 0),
     ("testapp.TenantCredential", "options", "client_secret"): row(0, 0, 0, 0),
     ("testapp.UnmanagedClient", "client_secret", None): row(0, 0, 0, 0),
+    # Envelope fields: counted in tests/test_status_envelope.py.
+    ("testapp.PrivateKey", "pem", None): row(0, 0, 0, 0),
+    ("testapp.PrivateKey", "bundle", None): row(0, 0, 0, 0),
 }
 
 
@@ -234,6 +237,7 @@ def test_counts_without_any_key(seeded: dict[str, Any]) -> None:
         "fallbacks": 0,
         "fingerprints": [],
         "errors": [],
+        "envelope": {"provider": "local", "key_id": None},
     }
 
 
@@ -281,6 +285,7 @@ def test_key_status_shows_fingerprints_never_keys(seeded: dict[str, Any]) -> Non
             {"role": "fallback", "key_id": None, "fingerprint": UNTAGGED_OLD.fingerprint},
         ],
         "errors": [],
+        "envelope": {"provider": "local", "key_id": ""},
     }
     assert ACTIVE.fingerprint == fingerprint(base64.b64decode(KEY_A))
     for key in (ACTIVE, OLD, UNTAGGED_OLD):
@@ -452,6 +457,7 @@ def test_app_filter_lists_only_models_with_encrypted_fields() -> None:
         "testapp.MigrationSource",
         "testapp.TenantCredential",
         "testapp.UnmanagedClient",  # unmanaged, with a table (UnmanagedGhost has none)
+        "testapp.PrivateKey",  # envelope fields
     }
 
 
@@ -497,12 +503,20 @@ def test_bad_batch_size() -> None:
 def test_json_schema(seeded: dict[str, Any]) -> None:
     report = run_json("testapp")
     assert list(report) == ["key", "fields", "totals", "excluded"]
-    assert list(report["key"]) == ["configured", "key_id", "fallbacks", "fingerprints", "errors"]
+    assert list(report["key"]) == [
+        "configured",
+        "key_id",
+        "fallbacks",
+        "fingerprints",
+        "errors",
+        "envelope",
+    ]
     for entry in report["fields"]:
         assert list(entry) == [
             "model",
             "field",
             "path",
+            "format",
             "encrypted",
             "plaintext",
             "empty",

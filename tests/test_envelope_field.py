@@ -215,10 +215,12 @@ def test_dumpdata_holds_ciphertext_and_loaddata_restores_it(raw_column, tmp_path
     assert PrivateKey.objects.get(pk=legacy.pk).pem == "legacy pem!"
 
 
-def test_the_enc_v1_commands_leave_envelope_columns_alone(raw_column):
+def test_the_commands_find_envelope_columns_and_leave_current_values_alone(raw_column):
     row = PrivateKey.objects.create(name="a", pem=PEM)
     stored = raw_column(PrivateKey, row.pk, "pem")
-    assert find_targets(["testapp.PrivateKey"]) == []
+    targets = find_targets(["testapp.PrivateKey"])
+    assert [t.field.name for t in targets] == ["pem", "bundle"]
+    assert all(t.is_envelope for t in targets)
     call_command("encryption_migrate", "testapp", stdout=StringIO(), stderr=StringIO())
     assert raw_column(PrivateKey, row.pk, "pem") == stored
 

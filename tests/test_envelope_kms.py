@@ -22,6 +22,8 @@ from authhero_encrypt.envelope.config import provider_named, reset_envelope
 from authhero_encrypt.envelope.format import parse
 from authhero_encrypt.envelope.rotation import rewrap
 from authhero_encrypt.exceptions import DecryptionError, KeyProviderError, MissingKeyError
+from authhero_encrypt.migrate import migrate
+from authhero_encrypt.rotation import Outcome
 from tests.keys import SAMPLE_PEM
 from tests.kms_server import DUMMY_CREDENTIALS, REGION, MotoServer, StubKms, require
 from tests.testapp.models import PrivateKey
@@ -371,3 +373,55 @@ def test_a_flipped_bit_in_any_field_of_a_kms_value_raises(aws):
                 continue
             opened.append((field, bit))
     assert opened == []
+
+
+# Rotation through the migrate engine (encryption_migrate) ----------------------------------------
+
+
+def test_migrate_moves_local_values_to_kms_rewrapping_only_the_data_key(aws):
+    with override_settings(ENCRYPTION_ENVELOPE_PROVIDER="local"):
+        row = PrivateKey.objects.create(name="signing", pem=PEM)
+    stored = raw(row.pk)
+    report = migrate(["testapp.PrivateKey"])
+    moved = raw(row.pk)
+    assert (parse(moved).provider, parse(moved).key_id) == ("aws-kms", aws)
+    assert moved.rsplit(":", 1)[1] == stored.rsplit(":", 1)[1]
+    assert report.envelope == ("aws-kms", aws)
+    assert report.fields[0].total(Outcome.REWRAPPED) == 1
+    reset_envelope()
+    with override_settings(ENCRYPTION_KEY=None):  # the ring key is no longer needed to read it
+        assert PrivateKey.objects.get(pk=row.pk).pem == PEM
+    assert migrate(["testapp.PrivateKey"]).fields[0].total(Outcome.UNCHANGED) == 1
+    assert raw(row.pk) == moved
+
+
+def test_migrate_moves_values_to_another_kms_key_and_reports_what_does_not_open(aws, moto):
+    row = PrivateKey.objects.create(name="signing", pem=PEM, bundle="bundle!")
+    copied = PrivateKey.objects.create(name="copied")
+    stored, bundle = raw(row.pk), raw(row.pk, "bundle")
+    write_raw(copied.pk, "pem", bundle)  # bound to the bundle column: never opens as a pem
+    new_key = moto.client().create_key()["KeyMetadata"]["Arn"]
+    with kms_settings(moto.url, new_key):
+        report = migrate(["testapp.PrivateKey"])
+    pem = report.fields[0]
+    assert (pem.total(Outcome.REWRAPPED), pem.total(Outcome.FAILED)) == (1, 1)
+    assert [pk for pk, _path, _reason in pem.failures] == [copied.pk]
+    assert "InvalidCiphertextException" in pem.failures[0][2]
+    assert raw(copied.pk) == bundle  # left as it was
+    moved = raw(row.pk)
+    assert parse(moved).key_id == new_key
+    assert moved.rsplit(":", 1)[1] == stored.rsplit(":", 1)[1]
+    assert parse(raw(row.pk, "bundle")).key_id == new_key
+    assert not report.ok
+
+
+def test_migrate_with_kms_unreachable_stops_before_reading_anything(aws_env):
+    with override_settings(ENCRYPTION_ENVELOPE_PROVIDER="local"):
+        row = PrivateKey.objects.create(name="signing", pem=PEM)
+    stored = raw(row.pk)
+    with (
+        kms_settings("http://127.0.0.1:9", "alias/authhero"),
+        pytest.raises(KeyProviderError, match="unreachable"),
+    ):
+        migrate(["testapp.PrivateKey"])  # the alias is resolved first: DescribeKey fails
+    assert raw(row.pk) == stored

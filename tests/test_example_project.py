@@ -22,7 +22,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from authhero_encrypt.crypto import decrypt_value, is_encrypted
-from authhero_encrypt.inventory import encrypted_fields, load_json
+from authhero_encrypt.inventory import encrypted_fields, is_envelope_field, load_json
+from example_project.authhero import models as demo_models
 from example_project.authhero.demo_data import DEMO_ROWS, load_demo_data
 from tests.keys import KEY_A
 
@@ -84,7 +85,7 @@ def raw(obj, column):
 
 @pytest.mark.django_db
 def test_demo_data_holds_encrypted_and_legacy_rows():
-    assert load_demo_data() == (len(DEMO_ROWS), 5)
+    assert load_demo_data() == (len(DEMO_ROWS), 6)
     assert load_demo_data() == (0, 0)
     for row in DEMO_ROWS:
         obj = row.model_class._default_manager.get(**row.lookup)
@@ -105,6 +106,9 @@ def test_demo_data_holds_encrypted_and_legacy_rows():
                 assert stored is None
             elif row.legacy:
                 assert stored == plaintext
+            elif is_envelope_field(field):
+                assert stored.startswith("env:v1:local:")
+                assert plaintext not in stored
             else:
                 assert is_encrypted(stored)
                 assert decrypt_value(stored) == plaintext
@@ -114,19 +118,36 @@ def test_demo_data_holds_encrypted_and_legacy_rows():
         "AuthenticationMethod",
         "Client",
         "Connection",
+        "CustomDomain",
         "EmailProvider",
         "MigrationSource",
     ]
 
 
 @pytest.mark.django_db
-def test_signing_key_private_key_is_plaintext_on_purpose():
+def test_private_keys_are_envelope_encrypted():
     load_demo_data()
-    row = next(row for row in DEMO_ROWS if row.model == "SigningKey")
-    obj = row.model_class._default_manager.get(**row.lookup)
-    assert raw(obj, "pkcs7") == row.values["pkcs7"]
-    assert "pkcs7" in (row.model_class.__doc__ or "")
-    assert "envelope" in (row.model_class.__doc__ or "")
+    for model, name in (("SigningKey", "pkcs7"), ("CustomDomain", "dkim_private_key")):
+        row = next(row for row in DEMO_ROWS if row.model == model and not row.legacy)
+        obj = row.model_class._default_manager.get(**row.lookup)
+        stored = raw(obj, name)
+        assert stored.startswith("env:v1:local:")
+        assert "PRIVATE KEY" not in stored
+        assert getattr(obj, name) == row.values[name]
+        assert "envelope" in (row.model_class.__doc__ or "")
+    assert "future iteration" in (demo_models.SigningKey.__doc__ or "")
+
+
+def test_w301_is_silenced_in_the_example_because_authhero_never_reads_its_database():
+    """The envelope columns are named like AuthHero's, so W301 fires on them; the example's
+    settings silence it, saying why."""
+    fields = [demo_models.SigningKey._meta.get_field("pkcs7")]
+    fields.append(demo_models.CustomDomain._meta.get_field("dkim_private_key"))
+    for field in fields:
+        assert "authhero_encrypt.W301" in [message.id for message in field.check()]
+    settings_text = (EXAMPLE / "settings.py").read_text("utf-8")
+    assert 'SILENCED_SYSTEM_CHECKS = ["authhero_encrypt.W301"]' in settings_text
+    assert "never shared with AuthHero" in settings_text
 
 
 @pytest.mark.django_db
@@ -191,7 +212,14 @@ def test_run_py_no_server_sets_everything_up(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Loaded 16 demo rows, 5 of them with legacy plaintext secrets" in out
+    assert "Loaded 18 demo rows, 6 of them with legacy plaintext secrets" in out
+    # encryption_status counts the envelope-encrypted private keys, and the legacy DKIM key.
+    status_lines = [line.split() for line in out.splitlines()]
+    assert ["authhero.SigningKey", "pkcs7", "-", "1", "0", "0", "0", "local:=1"] in status_lines
+    assert [
+        "authhero.CustomDomain",
+        *("dkim_private_key", "-", "1", "1", "0", "0", "local:=1"),
+    ] in status_lines
     assert "URL:      http://127.0.0.1:8765/admin/" in out
     assert "Username: admin" in out
     assert "Password: authhero-demo" in out

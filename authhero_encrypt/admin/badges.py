@@ -1,5 +1,8 @@
 """Status badges: what a stored value is (encrypted, legacy plaintext, empty, malformed), as HTML.
 
+An envelope field's values (``env:v1``) get their own label, ``envelope, <provider> <key id>``:
+:func:`field_status` picks the rules by field.
+
 The classification reads the stored text alone: nothing is decrypted, so it is cheap and it also
 describes values that no configured key can open. Only :func:`badge` builds HTML; the rest is pure
 logic over strings and parsed documents.
@@ -14,7 +17,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from authhero_encrypt.crypto import IV_BYTES, TAG_BYTES, is_encrypted, parse_stored
+from authhero_encrypt.envelope.format import PREFIX as ENVELOPE_PREFIX
+from authhero_encrypt.envelope.format import parse as parse_envelope
 from authhero_encrypt.exceptions import DecryptionError
+from authhero_encrypt.fields import EnvelopeEncryptedTextField
 from authhero_encrypt.json_paths import Path, PathTrie, path_text
 
 __all__ = [
@@ -23,6 +29,8 @@ __all__ = [
     "combined_status",
     "details",
     "document_status",
+    "envelope_status",
+    "field_status",
     "leaf_statuses",
     "secret_status",
 ]
@@ -54,6 +62,31 @@ def secret_status(stored: str | None) -> tuple[str, str]:
     if key_id is None:
         return "encrypted", "encrypted"
     return "encrypted", f"encrypted, key {key_id}"
+
+
+def envelope_status(stored: str | None) -> tuple[str, str]:
+    """``(state, label)`` for one stored value of an envelope field.
+
+    An ``env:v1`` value is ``envelope, <provider> <key id>`` (the key id a ring key id or a KMS
+    key ARN, shown only from a value that parses as a whole); one that does not parse is
+    ``malformed``. Anything else is judged as in any encrypted column: an ``enc:v1`` value (the
+    column was an ``EncryptedTextField``) or legacy plaintext, both sealed on the next save.
+    """
+    if stored is None or not stored.startswith(ENVELOPE_PREFIX):
+        return secret_status(stored)
+    try:
+        envelope = parse_envelope(stored)
+    except DecryptionError:
+        return MALFORMED, MALFORMED
+    key = f" {envelope.key_id}" if envelope.key_id else ""
+    return "encrypted", f"envelope, {envelope.provider}{key}"
+
+
+def field_status(field: Any, stored: str | None) -> tuple[str, str]:
+    """``(state, label)`` for one stored value of the scalar encrypted ``field``."""
+    if isinstance(field, EnvelopeEncryptedTextField):
+        return envelope_status(stored)
+    return secret_status(stored)
 
 
 def leaf_statuses(trie: PathTrie, document: Any) -> list[tuple[Path, str, str]]:

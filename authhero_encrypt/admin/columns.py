@@ -20,6 +20,7 @@ from authhero_encrypt.admin.badges import (
     badge,
     combined_status,
     details,
+    field_status,
     leaf_statuses,
     secret_status,
 )
@@ -54,7 +55,7 @@ class SecretColumn:
         else:
             stored = related_stored_value(obj, self.lookup, self.field)
         if not isinstance(self.field, JSONPathEncryptedField):
-            return badge(*secret_status(stored))
+            return badge(*field_status(self.field, stored))
         trie = self.field.path_trie
         leaves = leaf_statuses(trie, stored)
         summary = badge(*combined_status(leaves), title=details(leaves))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from authhero_encrypt.admin.badges import details, leaf_statuses, secret_status
+from authhero_encrypt.admin.badges import details, field_status, leaf_statuses
 from authhero_encrypt.admin.formfields import (
     MaskedJSONField,
     SecretAction,
@@ -79,7 +79,7 @@ class EncryptedFieldsFormMixin(_FormBase):
                 if adding:
                     field.configure(keep_current=False, help_text=field.help_text)
                     continue
-                _, label = secret_status(stored_value(instance, model_field))
+                _, label = field_status(model_field, stored_value(instance, model_field))
                 field.configure(
                     keep_current=True,
                     help_text=_join(

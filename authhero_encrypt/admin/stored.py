@@ -14,7 +14,7 @@ from typing import Any
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 
-from authhero_encrypt.admin.badges import document_status, secret_status
+from authhero_encrypt.admin.badges import document_status, field_status
 from authhero_encrypt.fields import JSONPathEncryptedField, StoredText
 from authhero_encrypt.inventory import load_json
 
@@ -90,4 +90,4 @@ def holds_legacy_plaintext(obj: models.Model, field: Any) -> bool:
     stored = stored_value(obj, field)
     if isinstance(field, JSONPathEncryptedField):
         return document_status(field.path_trie, stored)[0] == "legacy"
-    return secret_status(stored)[0] == "legacy"
+    return field_status(field, stored)[0] == "legacy"

@@ -1,16 +1,21 @@
-"""Rotation primitives for ``env:v1`` values: rewrap a data key, and classify stored text.
+"""Rotation for ``env:v1`` values: rewrap a data key, classify stored text, rotate a batch.
 
-Both are pure functions meant for ``encryption_migrate`` and ``encryption_status``: they take
-stored text and providers, touch no database and no settings.
+``rewrap`` and ``classify`` are pure functions for ``encryption_migrate`` and
+``encryption_status``; :class:`EnvelopeRotation` holds the rules ``encryption_migrate`` applies
+to each value of an envelope column. None of them touches a database or the settings: they take
+stored text and providers.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
-from authhero_encrypt.envelope.codec import Resolver
+from authhero_encrypt.crypto import decrypt_with
+from authhero_encrypt.envelope.codec import Resolver, seal
 from authhero_encrypt.envelope.format import (
     PREFIX,
     Envelope,
@@ -20,9 +25,13 @@ from authhero_encrypt.envelope.format import (
     parse,
 )
 from authhero_encrypt.envelope.providers import KeyProvider
-from authhero_encrypt.exceptions import DecryptionError
+from authhero_encrypt.exceptions import DecryptionError, EncryptionError
+from authhero_encrypt.keys import KeyRing
+from authhero_encrypt.rotation import Outcome, RowsRotation
 
-__all__ = ["Kind", "StoredStatus", "classify", "rewrap"]
+__all__ = ["EnvelopeRotation", "Kind", "StoredStatus", "classify", "rewrap"]
+
+K = TypeVar("K")
 
 
 def rewrap(
@@ -111,3 +120,59 @@ def classify(stored: str | None) -> StoredStatus:
     if stored.startswith(ENC_V1_PREFIX):
         return StoredStatus(Kind.ENC_V1)
     return StoredStatus(Kind.PLAINTEXT)
+
+
+class EnvelopeRotation:
+    """What ``encryption_migrate`` does to each stored value of one envelope field.
+
+    * ``env:v1`` under the active KEK of ``target``: kept byte for byte (``UNCHANGED``);
+    * ``env:v1`` under another KEK: the data key is rewrapped (:func:`rewrap`), the payload
+      kept byte for byte (``REWRAPPED``);
+    * an ``enc:v1`` value (the column was an ``EncryptedTextField``): opened with ``ring`` and
+      sealed under a fresh data key (``REENCRYPTED``); legacy plaintext, ``""`` included, is
+      sealed too (``ENCRYPTED``), as the field does on its next write;
+    * anything that does not open, or cannot be sealed (``target`` refuses to wrap): kept as it
+      is, with the reason (``FAILED``), which never holds the value.
+
+    ``resolve`` returns the provider that unwraps values of a stored provider name; ``context``
+    is the field's (``EnvelopeEncryptedTextField.context``).
+    """
+
+    def __init__(
+        self, *, target: KeyProvider, resolve: Resolver, ring: KeyRing, context: str
+    ) -> None:
+        self.target = target
+        self.resolve = resolve
+        self.ring = ring
+        self.context = check_context(context)
+
+    def value(self, stored: str) -> tuple[Outcome, str, str | None]:
+        """``(outcome, text to store, reason it failed or None)`` for one stored string."""
+        try:
+            if stored.startswith(PREFIX):
+                text = rewrap(stored, self.context, resolve=self.resolve, target=self.target)
+                if text is stored:
+                    return Outcome.UNCHANGED, stored, None
+                return Outcome.REWRAPPED, text, None
+            if stored.startswith(ENC_V1_PREFIX):
+                plaintext, outcome = decrypt_with(self.ring, stored), Outcome.REENCRYPTED
+            else:
+                plaintext, outcome = stored, Outcome.ENCRYPTED
+            return outcome, seal(self.target, plaintext, self.context), None
+        except EncryptionError as exc:
+            return Outcome.FAILED, stored, str(exc)
+
+    def rows(self, rows: Sequence[tuple[K, str | None]]) -> RowsRotation[K]:
+        """Rotate the stored value of each ``(key, stored)`` row; ``None`` (SQL NULL) is skipped."""
+        result: RowsRotation[K] = RowsRotation([], 0, [])
+        for row_key, stored in rows:
+            if stored is None:
+                continue
+            outcome, text, reason = self.value(stored)
+            if reason is not None:
+                result.failures.append((row_key, reason))
+            elif outcome is Outcome.UNCHANGED:
+                result.unchanged += 1
+            else:
+                result.changes.append((row_key, stored, text, outcome))
+        return result

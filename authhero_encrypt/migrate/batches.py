@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from django.db import DataError, IntegrityError, connections, transaction
 
 from authhero_encrypt.fields.json import JSONPathEncryptedField
-from authhero_encrypt.inventory import iter_raw_rows
+from authhero_encrypt.inventory import is_envelope_field, iter_raw_rows
 from authhero_encrypt.json_paths import path_text
 from authhero_encrypt.json_text import dumps_exact, loads_exact
 from authhero_encrypt.migrate.report import REPORTED_PKS, FieldReport, RowTally
@@ -24,6 +24,8 @@ from authhero_encrypt.rotation import Outcome, Rotation
 
 if TYPE_CHECKING:
     from django.db.models import Model
+
+    from authhero_encrypt.envelope.rotation import EnvelopeRotation
 
 __all__ = ["MAX_ATTEMPTS", "FieldMigrator", "ProgressSink"]
 
@@ -49,7 +51,7 @@ class FieldMigrator:
         field: Any,
         paths: list[str | None],
         using: str,
-        rotation: Rotation,
+        rotation: Rotation | EnvelopeRotation,
         batch_size: int,
         dry_run: bool,
     ) -> None:
@@ -60,6 +62,7 @@ class FieldMigrator:
         self.batch_size = batch_size
         self.dry_run = dry_run
         self.is_json = isinstance(field, JSONPathEncryptedField)
+        self.is_envelope = is_envelope_field(field)
         self.swapper = Swapper(connections[using], model, field.column, is_json=self.is_json)
         self.report = FieldReport(
             model=model._meta.label,
@@ -67,6 +70,7 @@ class FieldMigrator:
             paths=paths,
             counts={path: Counter() for path in paths},
             is_json=self.is_json,
+            is_envelope=self.is_envelope,
         )
         self.plan: Callable[[Sequence[Row]], Sequence[tuple[Any, Any, str, RowTally]]] = (
             self.plan_documents if self.is_json else self.plan_values
@@ -120,6 +124,9 @@ class FieldMigrator:
     def plan_documents(self, rows: Sequence[Row]) -> Sequence[tuple[Any, Any, str, RowTally]]:
         """The writes one batch of a JSON column needs; only the secret leaves change."""
         report = self.report
+        rotation = self.rotation
+        if not isinstance(rotation, Rotation):  # pragma: no cover - envelope fields are scalar
+            raise TypeError(f"{report.label} is a JSON field without enc:v1 rotation rules.")
         trie, declared = self.field.path_trie, self.field.encrypted_paths
         updates: list[tuple[Any, Any, str, RowTally]] = []
         for pk, raw in rows:
@@ -130,7 +137,7 @@ class FieldMigrator:
             # Parsed keeping every number as its text, and written back token for token: only
             # the secret leaves change (see authhero_encrypt.json_text).
             document = loads_exact(raw) if isinstance(raw, str) else raw
-            rewrite = self.rotation.document(trie, declared, document)
+            rewrite = rotation.document(trie, declared, document)
             tally: Counter[tuple[str | None, Outcome]] = Counter(
                 {(path_text(path), outcome): n for (path, outcome), n in rewrite.counts.items()}
             )
@@ -194,8 +201,12 @@ class FieldMigrator:
         else:
             # A scalar row's tally is its one outcome: counted by identity, which is cheaper
             # per row than hashing the enum members into the Counter.
-            encrypted = sum(update[3] is Outcome.ENCRYPTED for update in written)
             counts = report.counts[None]
+            encrypted = sum(update[3] is Outcome.ENCRYPTED for update in written)
+            rewrapped = 0
+            if self.is_envelope:
+                rewrapped = sum(update[3] is Outcome.REWRAPPED for update in written)
+                counts[Outcome.REWRAPPED] += rewrapped
             counts[Outcome.ENCRYPTED] += encrypted
-            counts[Outcome.REENCRYPTED] += len(written) - encrypted
+            counts[Outcome.REENCRYPTED] += len(written) - encrypted - rewrapped
         return conflicts

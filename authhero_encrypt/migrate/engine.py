@@ -2,7 +2,10 @@
 
 Legacy plaintext is encrypted, values under a fallback key or another key id are re-encrypted,
 values already under the active key are left byte for byte (see :mod:`authhero_encrypt.rotation`).
-Each field is walked in batches written in their own short transactions by compare-and-swap
+Envelope fields follow their own rules (``authhero_encrypt.envelope.rotation.EnvelopeRotation``):
+``env:v1`` values under another KEK have only their data key rewrapped, legacy plaintext and
+``enc:v1`` values are sealed into ``env:v1``. Each field is walked in batches written in their
+own short transactions by compare-and-swap
 (:mod:`~authhero_encrypt.migrate.batches`), so a run can be stopped at any point and rerun.
 """
 
@@ -11,10 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
+from authhero_encrypt.envelope.config import active_provider, provider_named
+from authhero_encrypt.envelope.rotation import EnvelopeRotation
 from authhero_encrypt.exceptions import EncryptionError, InvalidKeyError, MissingKeyError
-from authhero_encrypt.inventory import Target, survey
+from authhero_encrypt.inventory import Target, is_envelope_field, survey
 from authhero_encrypt.keys import get_keyring
 from authhero_encrypt.migrate.batches import FieldMigrator, ProgressSink
 from authhero_encrypt.migrate.report import FieldReport, MigrationReport
@@ -22,6 +28,8 @@ from authhero_encrypt.rotation import Rotation
 
 if TYPE_CHECKING:
     from django.db.models import Model
+
+    from authhero_encrypt.envelope.providers import KeyProvider
 
 __all__ = ["MigrationInterrupted", "MigrationStopped", "migrate"]
 
@@ -86,7 +94,10 @@ def migrate(
             "list the previous keys in ENCRYPTION_KEY_FALLBACKS, then rerun."
         )
     found = survey(targets, using=using)
+    envelope = _envelope_target(found.targets)
     result = MigrationReport(using, dry_run, ring.active, excluded=found.excluded)
+    if envelope is not None:
+        result.envelope = (envelope.name, envelope.active_key_id())  # known by now: no call
     tables = set(connections[using].introspection.table_names())
     rotation = Rotation(ring)
     totals: dict[type[Model], int] = {}
@@ -100,12 +111,17 @@ def migrate(
             if log is not None:
                 log(message)
             continue
+        rules: Rotation | EnvelopeRotation = rotation
+        if envelope is not None and is_envelope_field(fld):
+            rules = EnvelopeRotation(
+                target=envelope, resolve=provider_named, ring=ring, context=fld.context
+            )
         migrator = FieldMigrator(
             model=model,
             field=fld,
             paths=paths,
             using=using,
-            rotation=rotation,
+            rotation=rules,
             batch_size=batch_size,
             dry_run=dry_run,
         )
@@ -119,6 +135,21 @@ def migrate(
         except (KeyboardInterrupt, DatabaseError) as exc:
             _stop(exc, migrator.report, result)
     return result
+
+
+def _envelope_target(targets: Sequence[Target]) -> KeyProvider | None:
+    """The active KEK provider when an envelope field is selected; asked before any row is read,
+    so a broken provider setting or an unreachable KMS stops the run with nothing written."""
+    if not any(target.is_envelope for target in targets):
+        return None
+    try:
+        provider = active_provider()
+        # A key alias is resolved here (KMS DescribeKey, once per process); a ring without an
+        # active key or a KMS provider without a key id fails here too.
+        provider.active_key_id()
+    except ImproperlyConfigured as exc:
+        raise InvalidKeyError(f"The envelope settings are invalid: {exc}") from exc
+    return provider
 
 
 def _stop(exc: BaseException, field: FieldReport, result: MigrationReport) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import OutputWrapper
 
 from authhero_encrypt.migrate.report import OUTCOMES, MigrationReport
+from authhero_encrypt.rotation import Outcome
 
 __all__ = ["Progress", "render_json", "render_text"]
 
@@ -71,18 +72,26 @@ def render_text(report: MigrationReport) -> list[str]:
         write(f"Dry run: nothing was written. Target: {key_text}.")
     else:
         write(f"Migrated to {key_text}, fingerprint {key['fingerprint']}.")
+    envelope = summary["envelope"]
+    if envelope is not None:
+        kek = f"{envelope['provider']} key {envelope['key_id'] or '(no key id)'}"
+        write(f"Envelope fields: data keys wrapped by {kek}.")
+    # The Rewrapped column only where an envelope field was migrated: the enc:v1 report keeps
+    # its columns.
+    outcomes = [o for o in OUTCOMES if envelope is not None or o is not Outcome.REWRAPPED]
     written = "Would write" if summary["dry_run"] else "Written"
     header = ["Field / path", "Rows", written, "Encrypted", "Re-encrypted"]
+    header += ["Rewrapped"] if envelope is not None else []
     header += ["Unchanged", "Failed", "Skipped", "Left over"]
     table: list[list[str]] = [header]
     for field in reports:
-        values = [f"{field.total(outcome):,}" for outcome in OUTCOMES]
+        values = [f"{field.total(outcome):,}" for outcome in outcomes]
         rows, written_rows = f"{field.rows:,}", f"{field.written:,}"
         table.append([field.label, rows, written_rows, *values, f"{field.left_over:,}"])
         if field.is_json:
             for path in field.paths:
                 counts = field.counts[path]
-                cells = [f"{counts[outcome]:,}" for outcome in OUTCOMES]
+                cells = [f"{counts[outcome]:,}" for outcome in outcomes]
                 table.append([f"  {path}", "", "", *cells, ""])
     for excluded in summary["excluded"]:
         write(f"Left out {excluded['model']}: {excluded['reason']}.")
@@ -101,7 +110,8 @@ def render_text(report: MigrationReport) -> list[str]:
     write(
         f"\nTotal: {totals['rows']:,} rows read, {totals['written']:,} {verb}; values: "
         f"{values['encrypted']:,} encrypted, {values['reencrypted']:,} re-encrypted, "
-        f"{values['unchanged']:,} already under the active key, "
+        + (f"{values['rewrapped']:,} rewrapped, " if envelope is not None else "")
+        + f"{values['unchanged']:,} already under the active key, "
         f"{values['failed']:,} failed to decrypt."
     )
     if totals["retried"]:

@@ -22,6 +22,7 @@ REPORTED_PKS = 100  # in --format json
 OUTCOMES = (
     Outcome.ENCRYPTED,
     Outcome.REENCRYPTED,
+    Outcome.REWRAPPED,
     Outcome.UNCHANGED,
     Outcome.FAILED,
     Outcome.SKIPPED,
@@ -41,6 +42,7 @@ class FieldReport:
     paths: list[str | None]
     counts: dict[str | None, Counter[Outcome]]
     is_json: bool = False
+    is_envelope: bool = False
     rows: int = 0
     written: int = 0
     retried: int = 0
@@ -79,6 +81,7 @@ class FieldReport:
         return {
             "model": self.model,
             "field": self.field_name,
+            "format": "env:v1" if self.is_envelope else "enc:v1",
             "rows": self.rows,
             "written": self.written,
             "retried": self.retried,
@@ -103,14 +106,17 @@ class FieldReport:
 class MigrationReport:
     """What one run did in one database, field by field.
 
-    ``key`` is the active key every value was brought to; ``excluded`` names the selected
-    models that were left out, with the reason, and ``skipped`` the models whose table does not
-    exist in the database. The run wrote nothing when ``dry_run`` is true.
+    ``key`` is the active key every value was brought to; ``envelope`` the ``(provider, key
+    id)`` of the KEK the data keys of envelope fields were wrapped by (``None`` when no envelope
+    field was selected); ``excluded`` names the selected models that were left out, with the
+    reason, and ``skipped`` the models whose table does not exist in the database. The run
+    wrote nothing when ``dry_run`` is true.
     """
 
     database: str
     dry_run: bool
     key: Key
+    envelope: tuple[str, str] | None = None
     fields: list[FieldReport] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -138,6 +144,9 @@ class MigrationReport:
             "database": self.database,
             "dry_run": self.dry_run,
             "key": {"key_id": self.key.id, "fingerprint": self.key.fingerprint},
+            "envelope": None
+            if self.envelope is None
+            else {"provider": self.envelope[0], "key_id": self.envelope[1]},
             "fields": [report.as_json() for report in self.fields],
             "totals": self.totals(),
             "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
@@ -157,9 +166,11 @@ class MigrationReport:
                 "value) and were left as they were; see the rows named above"
             )
         if failed:
+            envelope = any(r.is_envelope and r.total(Outcome.FAILED) for r in self.fields)
+            kms = " (for envelope values, or allow kms:Decrypt on the KMS key)" if envelope else ""
             problems.append(
                 f"{failed} value(s) failed to decrypt and were left untouched; add the key "
-                "that wrote them to ENCRYPTION_KEY_FALLBACKS (or repair those rows) and rerun"
+                f"that wrote them to ENCRYPTION_KEY_FALLBACKS{kms} (or repair those rows) and rerun"
             )
         if left_over:
             problems.append(

@@ -131,7 +131,8 @@ def _count_model(
     """The tallies of one model's targets, its aggregate queries, whether rows were read."""
     results: dict[Target, Tally] = {}
     queries = 0
-    in_sql = [t for t in targets if not t.is_wildcard]
+    # Envelope values are classified by parsing them (status.envelopes): always streamed.
+    in_sql = [t for t in targets if not t.is_wildcard and not t.is_envelope]
     if dialect is not None and in_sql:
         counter = ModelCounter(model, in_sql, connection, dialect, known_ids)
         results.update((tally.target, tally) for tally in counter.count())

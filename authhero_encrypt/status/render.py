@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from authhero_encrypt.status.envelopes import envelope_kek
 from authhero_encrypt.status.report import KeyStatus, StatusReport, Tally
 
 __all__ = ["render_json", "render_text"]
@@ -73,6 +74,14 @@ def _text(report: StatusReport, write: Write) -> None:
             write("  ".join(cells).rstrip())
     write("")
     _key_text(keys, write)
+    if any(t.target.is_envelope for t in tallies):
+        kek = envelope_kek(keys.ring)
+        if kek["provider"] is None:
+            write(f"Envelope: the provider setting is invalid: {kek['error']}")
+        else:
+            key_id = kek["key_id"]
+            shown = "(no key id)" if key_id == "" else "(none)" if key_id is None else key_id
+            write(f"Envelope: new data keys are wrapped by {kek['provider']} key {shown}.")
     unreadable = totals["unreadable"]
     if unreadable:
         write(

@@ -14,10 +14,12 @@ from typing import Any
 from django.core.checks import ERROR
 
 from authhero_encrypt.checks import check_key_settings
+from authhero_encrypt.envelope.format import AWS_KMS
 from authhero_encrypt.exceptions import InvalidKeyError
 from authhero_encrypt.inventory import UNTAGGED, Excluded, Target, key_label
 from authhero_encrypt.keys import Key, KeyRing, get_keyring
 from authhero_encrypt.status.classify import value_class
+from authhero_encrypt.status.envelopes import envelope_kek, envelope_label, label_readable
 
 __all__ = ["KeyStatus", "StatusReport", "Tally"]
 
@@ -41,6 +43,12 @@ class Tally:
 
     def count(self, value: Any, known_ids: Sequence[str]) -> None:
         """Count one stored value as the SQL does (for the values that are streamed)."""
+        if self.target.is_envelope and isinstance(value, str):
+            label = envelope_label(value, tuple(known_ids))
+            if label is not None:
+                self.encrypted += 1
+                self.by_key[label] += 1
+                return
         kind = value_class(value)
         if kind == "null":
             self.null += 1
@@ -59,6 +67,7 @@ class Tally:
             "model": self.target.model_label,
             "field": self.target.field.name,
             "path": self.target.path_label,
+            "format": "env:v1" if self.target.is_envelope else "enc:v1",
             "encrypted": self.encrypted,
             "plaintext": self.plaintext,
             "empty": self.empty,
@@ -102,11 +111,19 @@ class KeyStatus:
         as far as their prefix tells (``--verify`` finds the rest: tampered values, wrong keys).
         """
         ring = self.ring
-        if ring is None or not ring.untagged:
-            return sum(by_key.values())
-        return sum(
-            n for label, n in by_key.items() if label != UNTAGGED and label not in ring.by_id
-        )
+        unreadable = 0
+        for label, n in by_key.items():
+            envelope = label_readable(label, ring)
+            if envelope is not None:
+                unreadable += 0 if envelope else n
+            elif ring is None or not ring.untagged or label not in (UNTAGGED, *ring.by_id):
+                unreadable += n
+        return unreadable
+
+    def needs_ring(self, by_key: Counter[str]) -> int:
+        """How many of the values counted in ``by_key`` only the key ring can open (all but
+        those wrapped by AWS KMS)."""
+        return sum(n for label, n in by_key.items() if not label.startswith(f"{AWS_KMS}:"))
 
     def roles(self) -> list[tuple[str, Key]]:
         if self.ring is None:
@@ -125,6 +142,7 @@ class KeyStatus:
                 for role, key in self.roles()
             ],
             "errors": self.errors,
+            "envelope": envelope_kek(ring),
         }
 
 
@@ -188,7 +206,7 @@ class StatusReport:
         deployment that can open what it stores (valid key settings, and a key whenever
         encrypted values exist)."""
         ring = self.keys.ring
-        unusable = ring is None or bool(self.encrypted_total and not ring.untagged)
+        unusable = ring is None or bool(self.keys.needs_ring(self.by_key) and not ring.untagged)
         return not (self.plaintext_total or self.failed_total or unusable)
 
     def totals(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The streamed pass of the status report: ``*`` paths (whose keys SQL cannot enumerate
-portably) are counted, and with ``verify`` every encrypted value is decrypted, reading a
-model's rows in keyset-paginated batches, so memory stays flat however large the table.
+portably) and envelope fields are counted, and with ``verify`` every encrypted value is
+decrypted (an ``env:v1`` value unwrapped and opened), reading a model's rows in
+keyset-paginated batches, so memory stays flat however large the table.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from authhero_encrypt.crypto import PREFIX, decrypt_with, stored_key_id
+from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.exceptions import DecryptionError
 from authhero_encrypt.inventory import iter_raw_rows, load_json
 from authhero_encrypt.keys import KeyRing
 from authhero_encrypt.status.aggregate import column_of
 from authhero_encrypt.status.classify import values_at
+from authhero_encrypt.status.envelopes import is_stored_encrypted, open_envelope
 from authhero_encrypt.status.report import Tally
 
 __all__ = ["FAILED_PKS_SHOWN", "Verifier", "stream"]
@@ -49,6 +52,9 @@ class Verifier:
     def record(self, tally: Tally, pk: Any, stored: str) -> None:
         tally.checked += 1
         try:
+            if tally.target.is_envelope and stored.startswith(ENV_PREFIX):
+                open_envelope(tally.target.field, stored)
+                return
             opener = self.check(stored)
         except DecryptionError as exc:
             tally.failed += 1
@@ -89,6 +95,15 @@ def stream(
         for row in batch:
             documents: dict[int, Any] = {}  # each JSON column parsed once per row
             for tally, position, is_json, count in work:
+                if tally.target.is_envelope:
+                    stored = row[position]
+                    if isinstance(stored, (bytes, bytearray)):
+                        stored = stored.decode("utf-8")
+                    if count:
+                        tally.count(stored, known_ids)
+                    if verifier is not None and stored and is_stored_encrypted(stored):
+                        verifier.record(tally, row[0], stored)
+                    continue
                 stored = row[position]
                 if is_json:
                     if position not in documents:

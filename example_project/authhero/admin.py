@@ -7,6 +7,7 @@ from example_project.authhero.models import (
     AuthenticationMethod,
     Client,
     Connection,
+    CustomDomain,
     EmailProvider,
     MigrationSource,
     SigningKey,
@@ -60,19 +61,16 @@ class MigrationSourceAdmin(EncryptedFieldsAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):
-    """Signing keys are not encrypted (see the model); the private key is still never shown."""
+class SigningKeyAdmin(EncryptedFieldsAdminMixin, admin.ModelAdmin):
+    """``pkcs7`` is envelope-encrypted: its badge names the KEK, the form takes a new key only."""
 
-    list_display = ["kid", "type", "revoked_at"]
+    list_display = ["kid", "type", "revoked_at", "pkcs7"]
     search_fields = ["kid"]
-    exclude = ["pkcs7"]
-    readonly_fields = ["private_key"]
 
-    @admin.display(description="Private key (pkcs7)")
-    def private_key(self, obj: SigningKey) -> str:
-        if not obj.pkcs7:
-            return "empty"
-        return (
-            f"plaintext at rest, {len(obj.pkcs7)} characters; not shown. AuthHero leaves private "
-            "keys to a future envelope-encryption scheme."
-        )
+
+@admin.register(CustomDomain)
+class CustomDomainAdmin(EncryptedFieldsAdminMixin, admin.ModelAdmin):
+    """``dkim_private_key`` is envelope-encrypted, shown and edited as ``SigningKey.pkcs7``."""
+
+    list_display = ["domain", "dkim_selector", "dkim_private_key"]
+    search_fields = ["domain"]

@@ -20,6 +20,13 @@ from authhero_encrypt.inventory import encrypted_fields
 _DEMO_PKCS7 = (
     "-----BEGIN PRIVATE KEY-----\nREVNTy1PTkxZLU5PVC1BLVJFQUwtS0VZ\n-----END PRIVATE KEY-----\n"
 )
+_DEMO_DKIM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nREVNTy1ES0lNLUtFWS1OT1QtUkVBTA==\n"
+    "-----END RSA PRIVATE KEY-----\n"
+)
+_LEGACY_DKIM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nTEVHQUNZLURFTU8tREtJTS1LRVk=\n-----END RSA PRIVATE KEY-----\n"
+)
 _DEMO_CERT = "-----BEGIN CERTIFICATE-----\nREVNTy1DRVJUSUZJQ0FURQ==\n-----END CERTIFICATE-----\n"
 
 
@@ -226,6 +233,19 @@ DEMO_ROWS: tuple[DemoRow, ...] = (
         {"kid": "demo-signing-key-1", "cert": _DEMO_CERT, "pkcs7": _DEMO_PKCS7},
         shown="demo-signing-key-1",
     ),
+    DemoRow(
+        "CustomDomain",
+        "domain",
+        {"domain": "auth.demo.example.com", "dkim_private_key": _DEMO_DKIM},
+        shown="auth.demo.example.com",
+    ),
+    DemoRow(
+        "CustomDomain",
+        "domain",
+        {"domain": "login.legacy-demo.example.com", "dkim_private_key": _LEGACY_DKIM},
+        shown="login.legacy-demo.example.com",
+        legacy=True,
+    ),
 )
 
 
@@ -237,8 +257,6 @@ def secret_values(row: DemoRow) -> Iterator[str]:
             yield from (leaf for _, leaf in model_field.path_trie.secrets(value) if leaf)
         elif value:
             yield value
-    if row.model == "SigningKey":
-        yield row.values["pkcs7"]
 
 
 def load_demo_data(using: str = "default") -> tuple[int, int]:

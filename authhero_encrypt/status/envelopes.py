@@ -1,0 +1,93 @@
+"""How the status report counts and verifies envelope fields (``EnvelopeEncryptedTextField``).
+
+Their columns are not counted by the aggregate query: an ``env:v1`` value is classified by
+parsing it (:func:`authhero_encrypt.envelope.rotation.classify`), which SQL prefix tests cannot
+do, so these columns are always streamed. They hold private keys and certificates bundles, a
+handful of rows per tenant, so reading them costs little.
+
+Labels (``by_key``), never text a row could hide a secret in:
+
+* ``local:<key id>`` / ``aws-kms:<key ARN>``: a well-formed ``env:v1`` value, by the provider
+  and key id that wrapped its data key (``local:`` alone for a ring key without an id);
+* ``(malformed)``: text with the ``env:v1:`` prefix that does not parse (nothing of it shown);
+* an ``enc:v1`` value (the column was an ``EncryptedTextField``) by its ``enc:v1`` key label,
+  as in any other column: a bare key id, ``""`` for untagged. It is sealed into ``env:v1`` on
+  the row's next save or by ``encryption_migrate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from authhero_encrypt.conf import conf
+from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
+from authhero_encrypt.envelope.codec import open_value
+from authhero_encrypt.envelope.config import parse_provider, provider_named
+from authhero_encrypt.envelope.format import AWS_KMS, LOCAL
+from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
+from authhero_encrypt.envelope.rotation import Kind, classify
+from authhero_encrypt.inventory import MALFORMED, UNTAGGED, key_label
+from authhero_encrypt.keys import KeyRing
+
+__all__ = [
+    "envelope_kek",
+    "envelope_label",
+    "is_stored_encrypted",
+    "label_readable",
+    "open_envelope",
+]
+
+
+def envelope_label(stored: str, known_ids: tuple[str, ...] = ()) -> str | None:
+    """The ``by_key`` label of one stored value of an envelope column; ``None`` for legacy
+    plaintext (``""`` included), which is not encrypted."""
+    status = classify(stored)
+    if status.kind is Kind.ENVELOPE:
+        return f"{status.provider}:{status.key_id}"
+    if status.kind is Kind.MALFORMED:
+        return MALFORMED
+    if status.kind is Kind.ENC_V1:
+        return key_label(stored, known_ids)
+    return None
+
+
+def is_stored_encrypted(stored: str) -> bool:
+    """Whether ``--verify`` opens this value of an envelope column (``env:v1`` or ``enc:v1``)."""
+    return stored.startswith((ENV_PREFIX, ENC_V1_PREFIX))
+
+
+def open_envelope(field: Any, stored: str) -> None:
+    """Open one ``env:v1`` value of ``field`` (unwrap, then authenticate its payload); raises
+    ``DecryptionError`` (or ``MissingKeyError``, ``KeyProviderError``) when it does not open."""
+    open_value(provider_named, stored, field.context)
+
+
+def label_readable(label: str, ring: KeyRing | None) -> bool | None:
+    """Whether the configured keys can open the envelope values under ``label``, as far as the
+    label tells: ``None`` when it is not an envelope label, ``True`` for ``aws-kms`` (only KMS
+    can tell: ``--verify`` asks it)."""
+    provider, sep, key_id = label.partition(":")
+    if not sep or provider not in (LOCAL, AWS_KMS):
+        return None
+    if provider == AWS_KMS:
+        return True
+    if ring is None:
+        return False
+    return key_id in ring.by_id if key_id else bool(ring.untagged)
+
+
+def envelope_kek(ring: KeyRing | None) -> dict[str, Any]:
+    """The KEK new envelope values are wrapped by, from the settings alone (no KMS call):
+    ``{"provider", "key_id"}`` (``key_id`` as configured: for aws-kms an alias stays an alias),
+    or ``{"provider": None, "error": ...}`` when the provider setting is invalid."""
+    try:
+        provider = parse_provider(conf.ENCRYPTION_ENVELOPE_PROVIDER)
+    except ImproperlyConfigured as exc:  # manage.py check reports it as E301
+        return {"provider": None, "key_id": None, "error": str(exc)}
+    if provider == AWS_KMS:
+        key_id = conf.ENCRYPTION_KMS_KEY_ID
+        return {"provider": provider, "key_id": key_id if isinstance(key_id, str) else None}
+    active = ring.active if ring is not None else None
+    return {"provider": provider, "key_id": None if active is None else (active.id or UNTAGGED)}
