@@ -15,3 +15,11 @@ SAMPLE_PEM = (
     + "\n".join("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC! " + "x" * 30 for _ in range(45))
     + "\n-----END PRIVATE KEY-----\n"
 )
+
+# Key settings for rotation tests: "k1" alone, then "k2" active with "k1" kept for reading.
+RING_K1 = {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_KEY_ID": "k1", "ENCRYPTION_KEY_FALLBACKS": []}
+RING_K2 = {
+    "ENCRYPTION_KEY": KEY_B,
+    "ENCRYPTION_KEY_ID": "k2",
+    "ENCRYPTION_KEY_FALLBACKS": [f"k1:{KEY_A}"],
+}

@@ -26,17 +26,13 @@ from authhero_encrypt.envelope.format import parse
 from authhero_encrypt.keys import Key
 from authhero_encrypt.migrate import migrate
 from authhero_encrypt.migrate.swap import Swapper
-from tests.keys import KEY_A, KEY_B, KEY_C, SAMPLE_PEM
+from tests.keys import KEY_A, KEY_C, RING_K1, RING_K2, SAMPLE_PEM
 from tests.testapp.models import PrivateKey
 
 pytestmark = pytest.mark.django_db
 
-OLD = {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_KEY_ID": "k1", "ENCRYPTION_KEY_FALLBACKS": []}
-NEW = {
-    "ENCRYPTION_KEY": KEY_B,
-    "ENCRYPTION_KEY_ID": "k2",
-    "ENCRYPTION_KEY_FALLBACKS": [f"k1:{KEY_A}"],
-}
+OLD = RING_K1
+NEW = RING_K2
 STRANGER = {"ENCRYPTION_KEY": KEY_C, "ENCRYPTION_KEY_ID": "k9", "ENCRYPTION_KEY_FALLBACKS": []}
 TABLE = PrivateKey._meta.db_table
 

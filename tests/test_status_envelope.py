@@ -21,17 +21,13 @@ from authhero_encrypt.crypto import encrypt_with
 from authhero_encrypt.envelope.config import reset_envelope
 from authhero_encrypt.keys import Key
 from authhero_encrypt.status import status
-from tests.keys import KEY_A, KEY_B, KEY_C, SAMPLE_PEM
+from tests.keys import KEY_A, KEY_C, RING_K1, RING_K2, SAMPLE_PEM
 from tests.testapp.models import PrivateKey
 
 pytestmark = pytest.mark.django_db
 
-K1 = {"ENCRYPTION_KEY": KEY_A, "ENCRYPTION_KEY_ID": "k1", "ENCRYPTION_KEY_FALLBACKS": []}
-K2 = {
-    "ENCRYPTION_KEY": KEY_B,
-    "ENCRYPTION_KEY_ID": "k2",
-    "ENCRYPTION_KEY_FALLBACKS": [f"k1:{KEY_A}"],
-}
+K1 = RING_K1
+K2 = RING_K2
 SECRET = "Sup3r-Secret-Passw0rd"
 MALFORMED_TEXT = f"env:v1:local:k1:{SECRET}:AAAA"
 
