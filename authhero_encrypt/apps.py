@@ -16,6 +16,8 @@ class AuthHeroEncryptConfig(AppConfig):
             check_encryption_enabled,
             check_key_for_encrypted_fields,
             check_key_settings,
+            check_reject_plaintext_deploy,
+            check_reject_plaintext_setting,
         )
         from authhero_encrypt.envelope.checks import check_envelope_settings
         from authhero_encrypt.envelope.config import reset_envelope
@@ -30,6 +32,8 @@ class AuthHeroEncryptConfig(AppConfig):
 
             checks.register(check_admin_secrets, checks.Tags.admin)
         checks.register(check_envelope_settings, checks.Tags.security)
+        checks.register(check_reject_plaintext_setting, checks.Tags.security)
+        checks.register(check_reject_plaintext_deploy, checks.Tags.security, deploy=True)
 
         # override_settings sends this, so a changed key is never served from the cached ring.
         setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")

@@ -153,3 +153,58 @@ def check_encryption_enabled(app_configs: Any = None, **kwargs: Any) -> list[Che
             )
         ]
     return []
+
+
+# Strict mode (authhero_encrypt.fields.strict) ---------------------------------------------------
+
+
+def check_reject_plaintext_setting(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """E006: ``ENCRYPTION_REJECT_PLAINTEXT`` is not a bool."""
+    value = conf.ENCRYPTION_REJECT_PLAINTEXT
+    if isinstance(value, bool):
+        return []
+    return [
+        Error(
+            f"ENCRYPTION_REJECT_PLAINTEXT must be True or False, not {type(value).__name__}; "
+            "until it is, a true-looking value turns strict mode on.",
+            hint="Set it to True once `manage.py encryption_status --check` reports no "
+            "plaintext left, and to False (the default, AuthHero's rule) until then.",
+            id="authhero_encrypt.E006",
+        )
+    ]
+
+
+def check_reject_plaintext_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """W005 (deploy only): strict mode is off, so stored plaintext is still read as the value.
+
+    A check must not scan tables, so it cannot know whether plaintext is left: it suggests strict
+    mode while it is off and encryption is on, and ``encryption_status`` says when no plaintext
+    is left. Fields with ``reject_plaintext=True`` are strict already and are not counted.
+    """
+    if conf.ENCRYPTION_REJECT_PLAINTEXT is True or not conf.ENCRYPTION_KEY:
+        return []  # on, or encryption is off (W001): refusing plaintext would refuse every row
+    models = (
+        apps.get_models()
+        if app_configs is None
+        else [model for config in app_configs for model in config.get_models()]
+    )
+    lax = [
+        field
+        for model in models
+        for field in encrypted_fields(model)
+        if getattr(field, "reject_plaintext", None) is not True
+    ]
+    if not lax:
+        return []
+    return [
+        Warning(
+            f"ENCRYPTION_REJECT_PLAINTEXT is off: {len(lax)} encrypted field(s) still read a "
+            "stored value without the enc:v1:/env:v1: prefix as the plaintext, so whoever can "
+            "write a row around this application (SQL injection, a tampered backup) can plant "
+            "a secret of their choosing.",
+            hint="Run `manage.py encryption_migrate`; once `manage.py encryption_status "
+            "--check` reports no plaintext left, set ENCRYPTION_REJECT_PLAINTEXT = True. "
+            "Silence authhero_encrypt.W005 while legacy plaintext must stay readable.",
+            id="authhero_encrypt.W005",
+        )
+    ]

@@ -47,6 +47,11 @@ class Settings:
     def ENCRYPTION_PAD_PAYLOAD(self) -> Any:
         return getattr(settings, "ENCRYPTION_PAD_PAYLOAD", False)
 
+    @property
+    def ENCRYPTION_REJECT_PLAINTEXT(self) -> Any:
+        # Strict mode (authhero_encrypt.fields.strict); validated by check E006.
+        return getattr(settings, "ENCRYPTION_REJECT_PLAINTEXT", False)
+
     # Envelope encryption (authhero_encrypt.envelope); validated by its system checks E301-E305.
 
     @property

@@ -32,6 +32,7 @@ from authhero_encrypt.admin.stored import (
     with_stored_values,
 )
 from authhero_encrypt.fields.base import EncryptedFieldMixin
+from authhero_encrypt.fields.strict import plaintext_tolerated
 
 if TYPE_CHECKING:
     from django.contrib import admin
@@ -173,14 +174,32 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        with plaintext_tolerated():
+            return _rendered(super().changeform_view(request, object_id, form_url, extra_context))
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        return super().changelist_view(request, extra_context)
+        with plaintext_tolerated():
+            return _rendered(super().changelist_view(request, extra_context))
+
+    # Strict mode (ENCRYPTION_REJECT_PLAINTEXT) refuses to read stored plaintext; these pages
+    # only show badges and write-only inputs, so they read it, to show "legacy plaintext" and
+    # let it be overwritten, which encrypts it.
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        with plaintext_tolerated():
+            return _rendered(super().delete_view(request, object_id, extra_context))
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        with plaintext_tolerated():
+            return _rendered(super().history_view(request, object_id, extra_context))
 
     def _posted_secret_names(self, request: HttpRequest) -> set[str]:
         names = set(self._secret_by_name)
@@ -233,6 +252,13 @@ class EncryptedFieldsAdminMixin(_AdminBase):
             and f.name not in untouched
         ]
         obj.save(update_fields=names)
+
+
+def _rendered(response: Any) -> Any:
+    """``response`` rendered now: a template response is otherwise rendered after the view."""
+    if callable(getattr(response, "render", None)) and not response.is_rendered:
+        response.render()
+    return response
 
 
 def _swap_names(fields: Any, swap: dict[str, Any]) -> Any:

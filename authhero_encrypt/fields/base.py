@@ -7,7 +7,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from django.core import checks
-from django.core.exceptions import FieldError, ValidationError
+from django.core.exceptions import FieldError
 from django.db import DatabaseError, models, transaction
 from django.db.models.expressions import Case, Value
 from django.db.models.functions import Cast
@@ -25,7 +25,9 @@ from authhero_encrypt.exceptions import (
 )
 from authhero_encrypt.fields.cursors import close_suspended_cursors
 from authhero_encrypt.fields.expressions import EncryptedCol
+from authhero_encrypt.fields.strict import check_reject_plaintext, rejects_plaintext
 from authhero_encrypt.keys import KeyRing, get_keyring
+from authhero_encrypt.validators import RefuseCiphertextValidator
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -170,6 +172,11 @@ class EncryptedFieldMixin:
         db_index: bool
         primary_key: bool
 
+    def __init__(self, *args: Any, reject_plaintext: bool | None = None, **kwargs: Any) -> None:
+        # None follows ENCRYPTION_REJECT_PLAINTEXT (see authhero_encrypt.fields.strict).
+        self.reject_plaintext = check_reject_plaintext(reject_plaintext)
+        super().__init__(*args, **kwargs)
+
     def label(self) -> str:
         return f"{self.model._meta.label}.{self.name}"
 
@@ -269,14 +276,6 @@ class EncryptedFieldMixin:
             "would), or load the rows, change them in Python and save them."
         )
 
-    def ciphertext_input_error(self, where: str = "") -> ValidationError:
-        return ValidationError(
-            "This value%(where)s starts with '%(prefix)s', the prefix of stored ciphertext. "
-            "Enter the secret itself: a value typed in is never taken as ciphertext.",
-            code="ciphertext",
-            params={"where": where, "prefix": PREFIX},
-        )
-
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)  # type: ignore[misc]
@@ -297,13 +296,48 @@ class EncryptedFieldMixin:
         raise self.refused(lookup_name)
 
     def read_error(
-        self, exc: DecryptionError, stored: str, connection: BaseDatabaseWrapper, where: str = ""
+        self,
+        exc: DecryptionError,
+        stored: str,
+        connection: BaseDatabaseWrapper,
+        where: str = "",
+        pattern: str | None = None,
     ) -> EncryptionError:
+        """``exc`` with the field and the rows holding ``stored`` (or matching ``pattern``)."""
         scrub_rows_above(sys._getframe(1))
-        pks = primary_keys_holding(self.model, self.column, f"%{like_escape(stored)}%", connection)
+        if pattern is None:
+            pattern = f"%{like_escape(stored)}%"
+        pks = primary_keys_holding(self.model, self.column, pattern, connection)
         rows = ", ".join(repr(pk) for pk in pks) if pks else "unknown"
         close_suspended_cursors()  # the read is over: see authhero_encrypt.fields.cursors
         return rewrap(exc, f"Cannot read {self.label()}{where} (primary key {rows})")
+
+    def refuses_plaintext(self) -> bool:
+        """Whether a stored value without a ciphertext prefix is refused now (strict mode)."""
+        return rejects_plaintext(self.reject_plaintext)
+
+    def plaintext_error(
+        self,
+        stored: str,
+        connection: BaseDatabaseWrapper,
+        where: str = "",
+        pattern: str | None = None,
+    ) -> EncryptionError:
+        """Strict mode's refusal of the stored plaintext ``stored``; the value is never named.
+
+        The rows are found by ``pattern`` (LIKE), by default the whole column equal to
+        ``stored``; plaintext, unlike ciphertext, need not be unique, so every row holding it may
+        be named, and each of them is refused alike.
+        """
+        exc = DecryptionError(
+            "the stored value is not ciphertext (it has no enc:v1: or env:v1: prefix), and "
+            "strict mode refuses plaintext (ENCRYPTION_REJECT_PLAINTEXT, or the field's "
+            "reject_plaintext). Legacy plaintext is encrypted by `manage.py encryption_migrate`; "
+            "a value nobody left behind was written around this application."
+        )
+        if pattern is None:
+            pattern = like_escape(stored)
+        return self.read_error(exc, stored, connection, where, pattern)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors: list[checks.CheckMessage] = [*super().check(**kwargs)]  # type: ignore[misc]
@@ -355,6 +389,8 @@ class EncryptedFieldMixin:
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()  # type: ignore[misc]
+        if self.reject_plaintext is not None:
+            kwargs["reject_plaintext"] = self.reject_plaintext
         # Migrations import the public path, so moving code between our modules never breaks them.
         if type(self).__module__.startswith(PUBLIC_MODULE + "."):
             path = f"{PUBLIC_MODULE}.{type(self).__name__}"
@@ -387,16 +423,17 @@ class EncryptedStringMixin(EncryptedFieldMixin):
     def stored_literal(self, value: Any) -> Any:
         return self.get_prep_value(value)
 
-    def validate(self, value: Any, model_instance: Model | None) -> None:
-        super().validate(value, model_instance)  # type: ignore[misc]
-        # Model validation runs for every ModelForm and the admin: taking pasted ciphertext
-        # as stored text would make any form that saves and shows a secret a decryption oracle.
-        if isinstance(value, str) and value.startswith(PREFIX):
-            raise self.ciphertext_input_error()
+    # Every door that validates (full_clean, ModelForm, DRF, import-export) refuses pasted
+    # ciphertext: see authhero_encrypt.validators. Not serialized into migrations.
+    default_validators = [RefuseCiphertextValidator()]
 
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
-        if value is None or not value.startswith(PREFIX):
-            return value  # SQL NULL, or legacy plaintext that is encrypted on its next write
+        if value is None:
+            return None
+        if not value.startswith(PREFIX):
+            if self.refuses_plaintext():
+                raise self.plaintext_error(value, connection)
+            return value  # legacy plaintext, encrypted on its next write
         try:
             # The cached ring read directly: a call per row saved on the read hot path.
             return decrypt_with(keys.current_keyring or get_keyring(), value)

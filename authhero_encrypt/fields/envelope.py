@@ -17,6 +17,7 @@ from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
 from authhero_encrypt.keys import get_keyring
+from authhero_encrypt.validators import RefuseCiphertextValidator
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -61,12 +62,16 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type
     ``envelope_context`` pins that string, so values stay readable after a model or field is
     renamed (set it to the old context before renaming).
 
-    Read as the other encrypted fields are: legacy plaintext as is, an ``enc:v1`` value (from a
-    column that was an ``EncryptedTextField``) with the key ring; either is envelope-encrypted
-    on its next write. AuthHero cannot read ``env:v1`` values.
+    Read as the other encrypted fields are: legacy plaintext as is (refused in strict mode), an
+    ``enc:v1`` value (from a column that was an ``EncryptedTextField``) with the key ring; either
+    is envelope-encrypted on its next write. AuthHero cannot read ``env:v1`` values. Values typed
+    in (forms, APIs) that start with either prefix are refused by its validator.
     """
 
     description = "Envelope-encrypted text"
+    # Both prefixes are refused in what is typed in: this field opens either (see
+    # authhero_encrypt.validators).
+    default_validators = [RefuseCiphertextValidator()]
 
     def __init__(self, *args: Any, envelope_context: str | None = None, **kwargs: Any) -> None:
         if envelope_context is not None:
@@ -123,6 +128,8 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type
                 return decrypt_with(get_keyring(), value)
         except DecryptionError as exc:
             raise _contextual(exc, self.read_error(exc, value, connection))  # noqa: B904
+        if self.refuses_plaintext():
+            raise self.plaintext_error(value, connection)
         return value  # legacy plaintext, envelope-encrypted on its next write
 
     def value_to_string(self, obj: Model) -> Any:

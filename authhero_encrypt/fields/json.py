@@ -20,9 +20,16 @@ from django.db.models.fields.json import (
 from authhero_encrypt import keys
 from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
-from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, store, without_frames
+from authhero_encrypt.fields.base import (
+    EncryptedFieldMixin,
+    like_escape,
+    rewrap,
+    store,
+    without_frames,
+)
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
 from authhero_encrypt.keys import get_keyring
+from authhero_encrypt.validators import RefuseCiphertextValidator
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -287,12 +294,11 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
     def plain_output_field(self) -> models.Field[Any, Any]:
         return models.JSONField(encoder=self.encoder)
 
-    def validate(self, value: Any, model_instance: Model | None) -> None:
-        super().validate(value, model_instance)
-        # As for the scalar fields: pasted ciphertext at a secret path is refused.
-        for path, leaf in self.path_trie.secrets(value):
-            if leaf.startswith(PREFIX):
-                raise self.ciphertext_input_error(f" at '{path_text(path)}'")
+    @property
+    def default_validators(self) -> list[Any]:  # type: ignore[override]
+        # As for the scalar fields: pasted ciphertext at a secret path is refused (see
+        # authhero_encrypt.validators); built per field, since it needs the paths.
+        return [RefuseCiphertextValidator([path_text(p) for p in self.encrypted_paths])]
 
     def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
         if isinstance(value, Value) and isinstance(value.output_field, models.JSONField):
@@ -334,6 +340,16 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
 
         def decrypt(at: Path, key: str, stored: str) -> str:
             if not stored.startswith(PREFIX):
+                if self.refuses_plaintext():
+                    where = f" path '{path_text((*at, key))}'"
+                    # The column's text as fetched names the row (part of it, under a key).
+                    if not isinstance(value, str):  # a driver that parsed it: best effort
+                        pattern = f'%"{like_escape(stored)}"%'
+                    elif isinstance(expression, KeyTransform):
+                        pattern = f"%{like_escape(value)}%"
+                    else:
+                        pattern = like_escape(value)
+                    raise self.plaintext_error(stored, connection, where, pattern)
                 return stored  # legacy plaintext, encrypted on the row's next write
             try:
                 return decrypt_with(ring, stored)

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from authhero_encrypt.conf import conf
 from authhero_encrypt.status.envelopes import envelope_kek
 from authhero_encrypt.status.report import KeyStatus, StatusReport, Tally
 
@@ -135,6 +136,7 @@ def _verify_text(tallies: Sequence[Tally], keys: KeyStatus, write: Write) -> Non
 def _advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -> None:
     plaintext = totals["plaintext"]
     if not plaintext:
+        _strict_mode_advice(totals, keys, write)
         return
     write("")
     values = f"{plaintext} value{'s are' if plaintext != 1 else ' is'} still stored as plaintext"
@@ -153,6 +155,25 @@ def _advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -> None:
             f"{values}. Each is encrypted the next time its row is saved; run `manage.py "
             "encryption_migrate` to encrypt them all now."
         )
+    if conf.ENCRYPTION_REJECT_PLAINTEXT:
+        write(
+            "Strict mode is on (ENCRYPTION_REJECT_PLAINTEXT): reading those values raises "
+            "DecryptionError until they are encrypted."
+        )
+
+
+def _strict_mode_advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -> None:
+    # The other half of check W005, which cannot scan tables: say when strict mode can go on.
+    if not totals["encrypted"] or keys.ring is None or keys.ring.active is None:
+        return
+    if conf.ENCRYPTION_REJECT_PLAINTEXT is True:
+        return
+    write("")
+    write(
+        "No plaintext is left in the fields above. Set ENCRYPTION_REJECT_PLAINTEXT = True "
+        "(strict mode) so that a value stored without the enc:v1:/env:v1: prefix is refused "
+        "when read instead of being taken as the secret."
+    )
 
 
 def _by_key_text(by_key: Counter[str]) -> str:
