@@ -63,7 +63,7 @@ class RefuseCiphertextValidator:
 
     code = "ciphertext"
 
-    def __init__(self, encrypted_paths: Sequence[str] | None = None) -> None:
+    def __init__(self, *, encrypted_paths: Sequence[str] | None = None) -> None:
         self.encrypted_paths = None if encrypted_paths is None else list(encrypted_paths)
         self._trie = (
             None if encrypted_paths is None else PathTrie.build(parse_paths(encrypted_paths))

@@ -298,7 +298,9 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
     def default_validators(self) -> list[Any]:  # type: ignore[override]
         # As for the scalar fields: pasted ciphertext at a secret path is refused (see
         # authhero_encrypt.validators); built per field, since it needs the paths.
-        return [RefuseCiphertextValidator([path_text(p) for p in self.encrypted_paths])]
+        return [
+            RefuseCiphertextValidator(encrypted_paths=[path_text(p) for p in self.encrypted_paths])
+        ]
 
     def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
         if isinstance(value, Value) and isinstance(value.output_field, models.JSONField):
