@@ -35,11 +35,13 @@ from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.aggregates import Aggregate, Count
 from django.db.models.expressions import (
+    Case,
     Col,
     ExpressionWrapper,
     Func,
     OrderBy,
     Subquery,
+    Value,
     When,
     Window,
 )
@@ -241,9 +243,7 @@ def _problem(
         return "ordering (order_by(), Meta.ordering, admin sorting)"
     if isinstance(owner, StoredText) or field.allows_owner(owner, path):
         return ""
-    if isinstance(owner, IsNull) or (
-        isinstance(owner, Count) and not getattr(owner, "distinct", True)
-    ):
+    if isinstance(owner, IsNull) or _plain_count(owner) or _counted_under_filter(col, caller):
         return ""
     return _describe(owner)
 
@@ -252,6 +252,40 @@ def _beside_primary_key(col: Col, expressions: Any) -> bool:
     return any(
         isinstance(other, Col) and other.alias == col.alias and other.target.primary_key
         for other in expressions
+    )
+
+
+def _plain_count(owner: Any) -> bool:
+    return isinstance(owner, Count) and getattr(owner, "distinct", True) is False
+
+
+def _counted_under_filter(col: Col, caller: FrameType) -> bool:
+    """``Count(col, filter=Q(...))`` where the database has no ``FILTER (WHERE ...)``.
+
+    Django then compiles ``COUNT(CASE WHEN <filter> THEN col END)``: the column is only
+    tested for NULL, as by a plain ``Count()``. Recognised frame by frame (``When`` compiled by
+    a ``Case`` without default, compiled by the ``Count``); anything else is not this.
+    """
+    frames: list[Any] = []
+    frame: FrameType | None = caller
+    for _ in range(5):
+        if frame is None:
+            return False
+        frames.append(frame)
+        frame = frame.f_back
+    when, compile_when, case, compile_case, count = frames
+    when = when.f_locals.get("self")
+    case = case.f_locals.get("self")
+    return (
+        compile_when.f_code is _COMPILE
+        and compile_case.f_code is _COMPILE
+        and isinstance(when, When)
+        and when.result is col
+        and isinstance(case, Case)
+        and case.cases == [when]
+        and isinstance(case.default, Value)
+        and case.default.value is None
+        and _plain_count(count.f_locals.get("self"))
     )
 
 

@@ -43,13 +43,22 @@ def encrypted_item(expression: Any) -> tuple[Any, tuple[str, ...]] | None:
     differs from the plaintext; any other expression is judged where it is compiled.
     """
     base, path = _key_chain(expression)
-    if not isinstance(base, Col) or not is_encrypted(base.target):
+    field: Any = getattr(base, "target", None)
+    if not isinstance(base, Col) or not is_encrypted(field):
         return None
-    if path and base.target.path_kind(path) == "plain":
+    if path and field.path_kind(path) == "plain":
         return None
     if path and isinstance(expression, KeyTextTransform):
         return None  # text of a document holding ciphertext: refused where compiled
-    return base.target, path
+    return field, path
+
+
+def _name(expression: F) -> str:
+    return str(expression.name)  # type: ignore[attr-defined]  # not in django-stubs
+
+
+def _refs(expression: Ref) -> str:
+    return str(expression.refs)  # type: ignore[attr-defined]  # not in django-stubs
 
 
 def _encrypted_aliases(query: Any) -> set[str]:
@@ -103,13 +112,14 @@ def _item_problem(query: Any, opts: Any, item: Any, aliases: set[str], depth: in
     if isinstance(item, OrderBy):
         return _item_problem(query, opts, item.expression, aliases, depth)
     if isinstance(item, F):
-        return _name_problem(query, opts, item.name, aliases, depth)
+        return _name_problem(query, opts, _name(item), aliases, depth)
     if isinstance(item, Ref):
-        return f"{ORDERING} on the alias '{item.refs}'" if item.refs in aliases else ""
+        refs = _refs(item)
+        return f"{ORDERING} on the alias '{refs}'" if refs in aliases else ""
     if isinstance(item, KeyTransform):
         base, path = _key_chain(item)
         if isinstance(base, F):
-            return _name_problem(query, opts, "__".join((base.name, *path)), aliases, depth)
+            return _name_problem(query, opts, "__".join((_name(base), *path)), aliases, depth)
     if isinstance(item, Col):
         return ORDERING if is_encrypted(item.target) else ""
     if type(item).__name__ == "StoredText":
@@ -186,8 +196,8 @@ def _grouping_problem(query: Any, items: list[Any], aliases: set[str]) -> str:
     else:
         grouped = list(group_by)
     for expression in grouped:
-        if isinstance(expression, Ref) and expression.refs in aliases:
-            return f"GROUP BY on the alias '{expression.refs}'"
+        if isinstance(expression, Ref) and _refs(expression) in aliases:
+            return f"GROUP BY on the alias '{_refs(expression)}'"
         found = encrypted_item(expression) if expression is not None else None
         if found and not _beside_primary_key(grouped, found[0], _alias_of(expression)):
             return "GROUP BY (values().annotate())"
