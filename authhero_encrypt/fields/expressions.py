@@ -95,6 +95,7 @@ _VERDICT = "_authhero_encrypt_verdict"
 _UNKNOWN = "a query Django compiled outside the path this version of the guard knows"
 _SUBQUERY = "a subquery (Subquery(), __in=queryset, OuterRef)"
 _MAX_FRAMES = 8  # from get_select() up to the compiler's as_sql()
+_SELECT_DEPTH = 7
 
 
 def internals_missing() -> bool:
@@ -127,7 +128,7 @@ class EncryptedCol(Col):
         if frame.f_code is _COMPILE and caller is not None and caller.f_code is _GET_SELECT:
             problem = compiler.__dict__.get(_VERDICT)
             if problem is None:
-                problem = select_verdict(compiler, caller)
+                problem = select_verdict(compiler, None)
             if problem:
                 raise self.target.expression_error(problem)  # type: ignore[attr-defined]
         else:
@@ -148,9 +149,20 @@ def select_verdict(compiler: Any, frame: FrameType | None) -> str:
 
 
 def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> str:
-    """What the query compiling this select is part of: a set operation, a subquery."""
+    """What the query compiling this select is part of: a set operation, a subquery.
+
+    ``frame`` is where to start looking for the compiler's ``as_sql()``; ``None`` from a column
+    of the select list, whose ``as_sql()`` sits at a known depth (each frame looked at costs a
+    frame object, the larger part of the guard's cost on a query).
+    """
     if internals_missing() or depth > 3:
         return _UNKNOWN
+    if frame is None:
+        # _context_problem, select_verdict, EncryptedCol.as_sql, compile, get_select,
+        # setup_query, pre_sql_setup, as_sql: checked below, else searched for from there.
+        frame = sys._getframe(_SELECT_DEPTH)
+        if frame.f_code is not _AS_SQL:  # another shape: search from the column's compile
+            frame = sys._getframe(3)
     for _ in range(_MAX_FRAMES):
         if frame is None or frame.f_code is _AS_SQL:
             break

@@ -11,6 +11,7 @@ refusal.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.core.exceptions import FieldError
@@ -21,6 +22,9 @@ __all__ = ["combination_problem", "select_problem", "wrapped_problem"]
 
 ORDERING = "ordering (order_by(), Meta.ordering, admin sorting)"
 _MAX_DEPTH = 3  # related models' Meta.ordering followed this deep
+_META_ORDERING: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], str]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def is_encrypted(field: Any) -> bool:
@@ -134,8 +138,22 @@ def _item_problem(query: Any, opts: Any, item: Any, aliases: set[str], depth: in
 
 def _ordering_problem(query: Any, aliases: set[str]) -> str:
     opts = query.get_meta()
+    if not query.order_by and not query.extra_order_by:
+        if not query.default_ordering or not opts.ordering:
+            return ""
+        if not query.annotations and not query.extra and not query._filtered_relations:
+            # Meta.ordering alone means the same on every query of the model: judged once.
+            known = _META_ORDERING.setdefault(opts, {})
+            key = tuple(map(str, opts.ordering))
+            if key not in known:
+                known[key] = _items_problem(query, opts, opts.ordering, aliases)
+            return known[key]
     ordering = query.order_by or (opts.ordering if query.default_ordering else ())
-    for item in (*ordering, *query.extra_order_by):
+    return _items_problem(query, opts, (*ordering, *query.extra_order_by), aliases)
+
+
+def _items_problem(query: Any, opts: Any, items: Any, aliases: set[str]) -> str:
+    for item in items:
         found = _item_problem(query, opts, item, aliases)
         if found:
             return found
@@ -231,7 +249,7 @@ def wrapped_problem(query: Any) -> str:
 
 def select_problem(query: Any) -> str:
     """What is wrong with this query's use of its selected encrypted columns, or ``""``."""
-    aliases = _encrypted_aliases(query)
+    aliases = _encrypted_aliases(query) if query.annotations else set()
     if query.combinator:
         found = combination_problem(query)
         if found:
