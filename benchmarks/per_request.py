@@ -88,7 +88,13 @@ def operations(model: Any, rows: list[dict[str, Any]], client: Any, name: str) -
         response = client.get(url)
         assert response.status_code == 200
 
-    return dict(zip(OPERATIONS, (get, list_of_20, values_list_get, create, save, update, request)))
+    return dict(
+        zip(
+            OPERATIONS,
+            (get, list_of_20, values_list_get, create, save, update, request),
+            strict=True,
+        )
+    )
 
 
 def measure(args: argparse.Namespace) -> dict[tuple[str, str], float]:
@@ -152,7 +158,7 @@ def render(found: dict[tuple[str, str], float], described: str, markdown: bool) 
         width = [max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))]
         text = [described]
         for row in [header, *lines]:
-            text.append("  ".join(str(cell).rjust(w) for cell, w in zip(row, width)))
+            text.append("  ".join(str(cell).rjust(w) for cell, w in zip(row, width, strict=True)))
         return "\n".join(text)
     text = [f"#### {described}", "", "| " + " | ".join(header) + " |"]
     text.append("|" + "---|" * len(header))
