@@ -502,10 +502,8 @@ def test_lookups_into_a_secret_path_are_refused(build, path):
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: Connection.objects.filter(options={"client_id": "abc"}),
-        lambda: Connection.objects.filter(options__exact={"client_id": "abc"}),
+        lambda: Connection.objects.filter(options=F("options")),
         lambda: Connection.objects.filter(options__icontains="abc"),
-        lambda: EmailProvider.objects.filter(credentials={}),
         lambda: EmailProvider.objects.filter(credentials__icontains="key"),
     ],
 )

@@ -5,63 +5,102 @@ comparing, ``DISTINCT``, aggregates, functions, set operations, subqueries feedi
 would silently answer about the ciphertext. Lookups are refused where Django asks the field for
 them; everything else reaches the column through a ``Col`` expression, which Django turns into
 SQL with ``SQLCompiler.compile()`` wherever it is used. The fields hand Django an
-:class:`EncryptedCol`, and when it is compiled it looks at which part of the query asked for it:
+:class:`EncryptedCol`, which judges its use when it is compiled:
 
-* the select list, as the column itself (``values()``, ``only()``, instances): allowed, because
-  the field's converter turns each value back into plaintext. Under ``DISTINCT`` or a set
-  operation other than ``UNION ALL`` only beside its row's primary key (which keeps rows apart
-  the way the plaintext would); inside a subquery only for Django's own wrapper that counts a
-  sliced or distinct queryset; under an alias (``annotate(s=F("token"))``) never, since the
-  alias can then be sorted or grouped on without the column being compiled again;
-* ``GROUP BY``, only beside the primary key of the same table (``annotate(Count(...))`` over
-  instances, which groups by every selected column on some databases);
-* ``isnull`` and a plain ``Count()``, whose answers are the same for ciphertext and plaintext;
-* :class:`StoredText`, which asks for the stored text on purpose;
-* for ``JSONPathEncryptedField`` also key transforms that reach no encrypted path, and the
-  document lookups the field already vets (``has_key``, ``contains`` without secrets, JSON null).
+* in the select list (``values()``, ``only()``, instances, an alias such as
+  ``annotate(s=F("token"))``), the common case, the query is judged once per compiler from its
+  structure (:mod:`authhero_encrypt.fields.query_shape`): allowed unless something sorts,
+  groups, deduplicates or combines rows on the column, whether by name, ``F()``, alias, select
+  position, ``extra(order_by=...)`` or another query of a set operation; inside a subquery only
+  for Django's own wrapper that counts a sliced or distinct queryset;
+* anywhere else, the expression that compiled it is found on the compiler's call stack:
+  ``isnull``, a plain ``Count()``, :class:`StoredText`, and for ``JSONPathEncryptedField`` key
+  transforms that reach no encrypted path and the document lookups the field already vets are
+  allowed; everything else raises ``FieldError`` naming the field (and path) before any SQL is
+  sent.
 
-Everything else raises ``FieldError`` naming the field (and path) before any SQL is sent.
-
-Django gives an expression no handle on its parent, so the guard reads the compiler's call stack:
-the frame that called ``compile()`` for the column (or for the key transform above it) is the
-user. That ties the guard to ``SQLCompiler``'s method names, which is why an unknown caller is
-refused rather than allowed: a change in Django can only make the guard stricter.
+The guard is tied to ``SQLCompiler``'s method names, which are read once at import. It fails
+closed: a method it expects that is missing, a compile reached from a method it does not know,
+or a frame without the local it reads is refused, so a change in Django can only make the guard
+stricter, never silently more permissive.
 """
 
 from __future__ import annotations
 
 import sys
-from types import FrameType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any
 
+from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.aggregates import Aggregate, Count
 from django.db.models.expressions import (
+    Case,
     Col,
     ExpressionWrapper,
     Func,
     OrderBy,
     Subquery,
+    Value,
     When,
     Window,
 )
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import IsNull, Lookup
+from django.db.models.sql import compiler as sql_compiler
 from django.db.models.sql.compiler import SQLAggregateCompiler, SQLCompiler
+from django.db.models.sql.query import Query
+
+from authhero_encrypt.fields.query_shape import (
+    combination_problem,
+    select_problem,
+    wrapped_problem,
+)
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = ["EncryptedCol", "StoredText"]
 
-_COMPILE = SQLCompiler.compile.__code__
-_GET_SELECT = SQLCompiler.get_select.__code__
-_GET_GROUP_BY = SQLCompiler.get_group_by.__code__
-_GET_DISTINCT = SQLCompiler.get_distinct.__code__
-_GET_ORDER_BY = SQLCompiler.get_order_by.__code__
-_COMBINATOR = SQLCompiler.get_combinator_sql.__code__
-_AGGREGATE = SQLAggregateCompiler.as_sql.__code__
-_PREPROCESS = KeyTransform.preprocess_lhs.__code__
+
+def _code(owner: Any, name: str) -> CodeType | None:
+    """The code of ``owner.name``, or ``None`` when Django no longer has it (then: refuse)."""
+    return getattr(getattr(owner, name, None), "__code__", None)
+
+
+_COMPILE = _code(SQLCompiler, "compile")
+_GET_SELECT = _code(SQLCompiler, "get_select")
+_GET_GROUP_BY = _code(SQLCompiler, "get_group_by")
+_GET_DISTINCT = _code(SQLCompiler, "get_distinct")
+_GET_ORDER_BY = _code(SQLCompiler, "get_order_by")
+_AS_SQL = _code(SQLCompiler, "as_sql")
+_COMBINATOR = _code(SQLCompiler, "get_combinator_sql")
+_COMBINATOR_PART = _code(SQLCompiler, "_get_combinator_part_sql")  # Django 5.2+
+_AGGREGATE = _code(SQLAggregateCompiler, "as_sql")
+_PREPROCESS = _code(KeyTransform, "preprocess_lhs")
+# The callers of SQLCompiler.as_sql() that compile a query of their own (not a part of a set
+# operation): a query compiled from anywhere else is refused.
+_QUERY_CALLERS = frozenset(
+    code
+    for code in (
+        _code(SQLCompiler, "execute_sql"),
+        _code(Query, "as_sql"),
+        _code(Query, "sql_with_params"),
+        _code(sql_compiler.SQLDeleteCompiler, "as_sql"),
+        _AGGREGATE,
+    )
+    if code is not None
+)
+_VERDICT = "_authhero_encrypt_verdict"
+_UNKNOWN = "a query Django compiled outside the path this version of the guard knows"
+_SUBQUERY = "a subquery (Subquery(), __in=queryset, OuterRef)"
+_MAX_FRAMES = 8  # from get_select() up to the compiler's as_sql()
+_SELECT_DEPTH = 7
+
+
+def internals_missing() -> bool:
+    """Whether a Django internal the guard reads is gone: then every use is refused."""
+    return None in (_COMPILE, _GET_SELECT, _AS_SQL, _COMBINATOR, _AGGREGATE, _PREPROCESS)
 
 
 class StoredText(ExpressionWrapper):  # type: ignore[type-arg]
@@ -82,14 +121,73 @@ class EncryptedCol(Col):
     """A reference to an encrypted column that refuses to be compiled where it would mislead."""
 
     def as_sql(self, compiler: Any, connection: BaseDatabaseWrapper) -> Any:
-        # Frame 0 is this method; frame 1 is whoever compiled the column.
-        check_use(self, compiler, sys._getframe(1))
+        # Frame 1 is compile(); frame 2 its caller. A column in the select list is the common
+        # case: the whole query is judged once, and every other column of it costs a lookup.
+        frame = sys._getframe(1)
+        caller = frame.f_back
+        if frame.f_code is _COMPILE and caller is not None and caller.f_code is _GET_SELECT:
+            problem = compiler.__dict__.get(_VERDICT)
+            if problem is None:
+                problem = select_verdict(compiler, None)
+            if problem:
+                raise self.target.expression_error(problem)  # type: ignore[attr-defined]
+        else:
+            check_use(self, compiler, frame)
         return super().as_sql(compiler, connection)
+
+
+def select_verdict(compiler: Any, frame: FrameType | None) -> str:
+    """Judge ``compiler``'s query once, from the frame of its ``get_select()``; cached."""
+    try:
+        problem = _context_problem(compiler, frame) or select_problem(compiler.query)
+    except FieldError:
+        raise  # a refusal naming an encrypted path
+    except Exception:  # an attribute or shape of Query this guard does not know: refuse
+        problem = _UNKNOWN
+    compiler.__dict__[_VERDICT] = problem
+    return problem
+
+
+def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> str:
+    """What the query compiling this select is part of: a set operation, a subquery.
+
+    ``frame`` is where to start looking for the compiler's ``as_sql()``; ``None`` from a column
+    of the select list, whose ``as_sql()`` sits at a known depth (each frame looked at costs a
+    frame object, the larger part of the guard's cost on a query).
+    """
+    if internals_missing() or depth > 3:
+        return _UNKNOWN
+    if frame is None:
+        # _context_problem, select_verdict, EncryptedCol.as_sql, compile, get_select,
+        # setup_query, pre_sql_setup, as_sql: checked below, else searched for from there.
+        frame = sys._getframe(_SELECT_DEPTH)
+        if frame.f_code is not _AS_SQL:  # another shape: search from the column's compile
+            frame = sys._getframe(3)
+    for _ in range(_MAX_FRAMES):
+        if frame is None or frame.f_code is _AS_SQL:
+            break
+        frame = frame.f_back
+    parent = frame.f_back if frame is not None else None
+    if parent is None:
+        return _UNKNOWN
+    code = parent.f_code
+    if code is _COMBINATOR or code is _COMBINATOR_PART:
+        outer = parent.f_locals.get("self")
+        if not isinstance(outer, SQLCompiler):
+            return _UNKNOWN
+        return combination_problem(outer.query) or _context_problem(outer, parent, depth + 1)
+    if code not in _QUERY_CALLERS:
+        return _UNKNOWN
+    if code is _AGGREGATE:
+        return wrapped_problem(compiler.query)
+    return _SUBQUERY if compiler.query.subquery else ""
 
 
 def check_use(col: Col, compiler: Any, frame: FrameType | None) -> None:
     """Raise ``FieldError`` unless ``col``, compiled from ``frame``, is used where it is safe."""
     field: Any = col.target
+    if internals_missing():
+        raise field.expression_error(_UNKNOWN)
     caller = _compile_caller(frame)
     owner = caller.f_locals.get("self") if caller is not None else None
     path: tuple[str, ...] = ()
@@ -98,7 +196,7 @@ def check_use(col: Col, compiler: Any, frame: FrameType | None) -> None:
         kind = field.path_kind(path)
         if kind == "plain":
             return
-        if kind == "secret":
+        if kind == "secret" or isinstance(owner, KeyTextTransform):
             raise field.path_error(path, "a query expression (KT(), KeyTextTransform)")
         # The key holds encrypted paths below it: judge whoever uses the key as a whole.
         caller = _user_of_key(caller, owner)
@@ -145,9 +243,9 @@ def _problem(
     if caller is None:
         return "an expression Django compiled outside its usual path"
     code = caller.f_code
-    query = compiler.query
     if code is _GET_SELECT:
-        return _select_problem(col, query, caller, path)
+        verdict = compiler.__dict__.get(_VERDICT)
+        return select_verdict(compiler, caller) if verdict is None else verdict
     if code is _GET_GROUP_BY:
         expressions = caller.f_locals.get("expressions") or ()
         return "" if _beside_primary_key(col, expressions) else "GROUP BY (values().annotate())"
@@ -157,55 +255,9 @@ def _problem(
         return "ordering (order_by(), Meta.ordering, admin sorting)"
     if isinstance(owner, StoredText) or field.allows_owner(owner, path):
         return ""
-    if isinstance(owner, IsNull) or (
-        isinstance(owner, Count) and not getattr(owner, "distinct", True)
-    ):
+    if isinstance(owner, IsNull) or _plain_count(owner) or _counted_under_filter(col, caller):
         return ""
     return _describe(owner)
-
-
-def _select_problem(col: Col, query: Any, caller: FrameType, path: tuple[str, ...]) -> str:
-    # values() names its columns too (Django 5.2+): only an annotation's alias is a new name.
-    alias = caller.f_locals.get("alias")
-    select = [expression for expression, _alias in caller.f_locals.get("select") or ()]
-    if not path:
-        if alias is not None and alias in query.annotations:
-            return f"an annotation under the alias '{alias}' (select the field itself instead)"
-        if _ordered_by(query, col, alias):
-            return "ordering (order_by(), Meta.ordering, admin sorting)"
-    elif alias is not None and _alias_reused(query, alias):
-        return f"ordering, grouping or DISTINCT on '{alias}'"
-    if query.combinator:
-        plain_union = query.combinator == "union" and query.combinator_all
-        if not plain_union and not _beside_primary_key(col, select):
-            return f"a set operation ({query.combinator.upper()})"
-    if query.distinct and not query.distinct_fields and not _beside_primary_key(col, select):
-        return "SELECT DISTINCT (distinct())"
-    if query.subquery and not _inside_aggregate_wrapper(caller):
-        return "a subquery (Subquery(), __in=queryset, OuterRef)"
-    return ""
-
-
-def _alias_reused(query: Any, alias: str) -> bool:
-    names = {str(item).lstrip("-+") for item in query.order_by}
-    group_by = query.group_by if isinstance(query.group_by, tuple) else ()
-    refs = {getattr(item, "refs", None) for item in group_by}
-    return alias in names or alias in refs or bool(query.distinct)
-
-
-def _ordered_by(query: Any, col: Col, alias: str | None) -> bool:
-    """Whether the query sorts by ``col``, which Django may do by its position in SELECT."""
-    ordering = query.order_by or (query.get_meta().ordering if query.default_ordering else ())
-    field: Any = col.target
-    own = col.alias == query.base_table
-    for item in ordering:
-        name = getattr(getattr(item, "expression", item), "name", item)
-        if not isinstance(name, str):
-            continue
-        name = name.lstrip("-+")
-        if name == alias or (own and name in (field.name, field.attname)):
-            return True
-    return False
 
 
 def _beside_primary_key(col: Col, expressions: Any) -> bool:
@@ -215,16 +267,38 @@ def _beside_primary_key(col: Col, expressions: Any) -> bool:
     )
 
 
-def _inside_aggregate_wrapper(caller: FrameType) -> bool:
-    """Whether this select is the inner query of ``SELECT COUNT(*) FROM (...) subquery``."""
-    frame = caller.f_back
-    while frame is not None:
-        if frame.f_code is _AGGREGATE:
-            return True
-        if frame.f_code in (_COMPILE, _COMBINATOR):
+def _plain_count(owner: Any) -> bool:
+    return isinstance(owner, Count) and getattr(owner, "distinct", True) is False
+
+
+def _counted_under_filter(col: Col, caller: FrameType) -> bool:
+    """``Count(col, filter=Q(...))`` where the database has no ``FILTER (WHERE ...)``.
+
+    Django then compiles ``COUNT(CASE WHEN <filter> THEN col END)``: the column is only
+    tested for NULL, as by a plain ``Count()``. Recognised frame by frame (``When`` compiled by
+    a ``Case`` without default, compiled by the ``Count``); anything else is not this.
+    """
+    frames: list[Any] = []
+    frame: FrameType | None = caller
+    for _ in range(5):
+        if frame is None:
             return False
+        frames.append(frame)
         frame = frame.f_back
-    return False
+    when, compile_when, case, compile_case, count = frames
+    when = when.f_locals.get("self")
+    case = case.f_locals.get("self")
+    return (
+        compile_when.f_code is _COMPILE
+        and compile_case.f_code is _COMPILE
+        and isinstance(when, When)
+        and when.result is col
+        and isinstance(case, Case)
+        and case.cases == [when]
+        and isinstance(case.default, Value)
+        and case.default.value is None
+        and _plain_count(count.f_locals.get("self"))
+    )
 
 
 def _describe(owner: Any) -> str:

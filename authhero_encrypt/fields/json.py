@@ -148,15 +148,24 @@ class _RefuseSecretsMixin:
 
 
 class _NullOnlyJSONExact(JSONExact):
-    """``options=None``: the JSON ``null`` document, which holds no secret; nothing else."""
+    """The whole document compared with one that reaches no secret path, or with JSON null.
+
+    A stored document holding ciphertext at a secret path can never equal a document with no
+    string there, and neither could its plaintext, so the answer is the plaintext one. A
+    document naming a secret, or an expression whose document is not known, is refused.
+    """
 
     def get_prep_lookup(self) -> Any:
         # JSON null may also be spelled Value(None, JSONField()), as on a JSONField.
         rhs = self.rhs
-        null = rhs is None or (isinstance(rhs, Value) and rhs.value is None)
-        null = null or type(rhs).__name__ == "JSONNull"  # Django 6.1's spelling
+        document = rhs.value if isinstance(rhs, Value) else rhs
+        null = document is None or type(rhs).__name__ == "JSONNull"  # Django 6.1's spelling
+        field = self.lhs.output_field
         if not null:
-            raise self.lhs.output_field.document_error((), self.lookup_name)
+            if hasattr(document, "resolve_expression"):
+                raise field.document_error((), self.lookup_name)
+            for path, _value in field.path_trie.secrets(document):
+                raise field.path_error(path, self.lookup_name)
         return super().get_prep_lookup()
 
 

@@ -59,3 +59,7 @@ def _databases() -> dict[str, dict[str, object]]:
 
 
 DATABASES = _databases()
+
+# benchmarks/per_request.py's test-client request.
+ROOT_URLCONF = os.environ.get("BENCH_ROOT_URLCONF", "")
+ALLOWED_HOSTS = ["testserver"]
