@@ -29,6 +29,11 @@ class AuthHeroEncryptConfig(AppConfig):
             from authhero_encrypt.admin.checks import check_admin_secrets
 
             checks.register(check_admin_secrets, checks.Tags.admin)
+            from authhero_encrypt.integrations.import_export_checks import (
+                check_import_export_admins,
+            )
+
+            checks.register(check_import_export_admins, checks.Tags.admin)
         checks.register(check_envelope_settings, checks.Tags.security)
 
         # override_settings sends this, so a changed key is never served from the cached ring.
