@@ -248,6 +248,23 @@ def test_the_row_own_ciphertext_imports_back_unchanged(secret, connection_row, r
     assert connection_row.options["configuration"]["client_secret"] == LEAF
 
 
+def test_an_envelope_ciphertext_export_imports_back_unchanged(raw_column):
+    class Resource(EncryptedFieldsResourceMixin, ModelResource):
+        class Meta:
+            model = PrivateKey
+            fields = ("id", "name", "pem")
+            encrypted_export = "ciphertext"
+
+    key = PrivateKey.objects.create(name="key", pem=PEM)
+    dataset = Resource().export()
+    assert dataset.dict[0]["pem"] == raw_column(PrivateKey, key.pk, "pem")
+    result = Resource().import_data(dataset, dry_run=False, raise_errors=False)
+    assert not result.has_validation_errors()
+    key.refresh_from_db()
+    assert key.pem == PEM
+    assert raw_column(PrivateKey, key.pk, "pem").startswith("env:v1:")
+
+
 def test_an_omit_export_imports_back_without_losing_secrets(connection_row, raw_column):
     dataset = ConnectionResource().export()
     result = ConnectionResource().import_data(dataset, dry_run=False, raise_errors=False)

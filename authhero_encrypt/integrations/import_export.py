@@ -160,7 +160,15 @@ class EncryptedFieldsResourceMixin:
 
     def secret_fields(self) -> dict[Any, tuple[Any, str]]:
         """This resource's fields that reach encrypted data: ``{field: (model field, lookup)}``."""
-        return secret_resource_fields(self._meta.model, self.fields.values())  # type: ignore[attr-defined]
+        # Asked for every field of every row: worked out once per resource instance, whose
+        # fields are its own copies (ModelResource.__init__ deep-copies them).
+        found: dict[Any, tuple[Any, str]] | None = self.__dict__.get("_secret_fields")
+        if found is None:
+            fields = self.fields.values()  # type: ignore[attr-defined]
+            found = self.__dict__["_secret_fields"] = secret_resource_fields(
+                self._meta.model, fields
+            )
+        return found
 
     # Export --------------------------------------------------------------------------------
 
