@@ -31,6 +31,11 @@ class AuthHeroEncryptConfig(AppConfig):
             from authhero_encrypt.admin.checks import check_admin_secrets
 
             checks.register(check_admin_secrets, checks.Tags.admin)
+            from authhero_encrypt.integrations.import_export_checks import (
+                check_import_export_admins,
+            )
+
+            checks.register(check_import_export_admins, checks.Tags.admin)
         checks.register(check_envelope_settings, checks.Tags.security)
         checks.register(check_reject_plaintext_setting, checks.Tags.security)
         checks.register(check_reject_plaintext_deploy, checks.Tags.security, deploy=True)

@@ -9,6 +9,7 @@ on one server do not collide).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 from tests.keys import KEY_A
@@ -95,3 +96,7 @@ ENCRYPTION_KEY = KEY_A
 # W301 fires on them; no test database is shared with AuthHero. The W301 tests call the
 # field's check() directly, which this setting does not silence.
 SILENCED_SYSTEM_CHECKS = ["authhero_encrypt.W301"]
+
+# tests/test_import_export.py drives the real django-import-export admin (its templates).
+if importlib.util.find_spec("import_export") is not None:
+    INSTALLED_APPS.append("import_export")

@@ -25,6 +25,7 @@ from authhero_encrypt.exceptions import (
 )
 from authhero_encrypt.fields.cursors import close_suspended_cursors
 from authhero_encrypt.fields.expressions import EncryptedCol
+from authhero_encrypt.fields.refused import refused_lookup, refused_transform
 from authhero_encrypt.fields.strict import check_reject_plaintext, rejects_plaintext
 from authhero_encrypt.keys import KeyRing, get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
@@ -281,7 +282,8 @@ class EncryptedFieldMixin:
             return super().get_lookup(lookup_name)  # type: ignore[misc]
         if lookup_name == "exact":
             return NullOnlyExact
-        raise self.refused(lookup_name)
+        # A class, as Django's convention has it; building it (filter()) raises the refusal.
+        return refused_lookup(lookup_name, self.refused(lookup_name))
 
     def refused(self, lookup_name: str) -> FieldError:
         return FieldError(
@@ -293,7 +295,7 @@ class EncryptedFieldMixin:
     def get_transform(self, lookup_name: str) -> Any:
         # No transform is meaningful either, and ``isnull`` is a lookup, not a transform: handing
         # it back here would crash ``token__isnull__exact`` with a TypeError.
-        raise self.refused(lookup_name)
+        return refused_transform(lookup_name, self.refused(lookup_name))
 
     def read_error(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.core import checks
-from django.db import models
 from django.views.decorators.debug import sensitive_variables
 
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
@@ -16,6 +15,7 @@ from authhero_encrypt.envelope.format import LOCAL, check_context
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
+from authhero_encrypt.fields.generic import _GT, _ST, TextField
 from authhero_encrypt.keys import get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
 
@@ -52,7 +52,7 @@ def _contextual(source: EncryptionError, error: EncryptionError) -> EncryptionEr
     return without_frames(error)
 
 
-class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type: ignore[type-arg,misc]
+class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # type: ignore[misc]
     """A ``TextField`` for large, rarely read secrets (PEM private keys, PKCS#7 bundles).
 
     Each value is sealed with AES-256-GCM under a fresh random 256-bit data key, which is wrapped

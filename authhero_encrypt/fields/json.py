@@ -27,6 +27,8 @@ from authhero_encrypt.fields.base import (
     store,
     without_frames,
 )
+from authhero_encrypt.fields.generic import _GT, _ST, JSONField
+from authhero_encrypt.fields.refused import refused_lookup
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
 from authhero_encrypt.keys import get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
@@ -81,7 +83,8 @@ class _GuardedKeyTransform(KeyTransform):
             and self.path_node is not None
             and lookup_name not in _DOCUMENT_LOOKUPS | _CONTAINMENT_LOOKUPS
         ):
-            raise self.secret_field.document_error(key_path_of(self), lookup_name)
+            error = self.secret_field.document_error(key_path_of(self), lookup_name)
+            return refused_lookup(lookup_name, error)
         return found
 
 
@@ -108,7 +111,7 @@ class _RefusedKeyTransform(Transform):
     refusal: FieldError
 
     def get_lookup(self, lookup_name: str) -> Any:
-        raise self.refusal
+        return refused_lookup(lookup_name, self.refusal)
 
     def get_transform(self, lookup_name: str) -> Any:
         return _RefusedKeyTransformFactory(self.refusal)
@@ -177,7 +180,7 @@ class _GuardedContainedBy(_RefuseSecretsMixin, ContainedBy):
     pass
 
 
-class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ignore[misc]
+class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type: ignore[misc]
     """A ``JSONField`` whose string values at ``encrypted_paths`` are stored as ``enc:v1:`` text.
 
     It follows AuthHero's rules for its JSON columns, so a database shared with AuthHero reads
@@ -236,7 +239,7 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
             return _GuardedDataContains
         if lookup_name == "contained_by":
             return _GuardedContainedBy
-        raise self.document_error((), lookup_name)
+        return refused_lookup(lookup_name, self.document_error((), lookup_name))
 
     def get_transform(self, lookup_name: str) -> Any:
         registered = self.registered_transform(lookup_name)

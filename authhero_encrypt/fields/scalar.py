@@ -6,11 +6,12 @@ import math
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.core import checks
-from django.db import connections, models
+from django.db import connections
 from django.utils.datastructures import DictWrapper
 
 from authhero_encrypt.crypto import IV_BYTES, PREFIX, TAG_BYTES
 from authhero_encrypt.fields.base import EncryptedStringMixin
+from authhero_encrypt.fields.generic import _GT, _ST, CharField, TextField
 from authhero_encrypt.keys import KEY_ID_MAX_LENGTH
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def _valid_length(max_length: object) -> TypeGuard[int]:
     return isinstance(max_length, int) and not isinstance(max_length, bool) and max_length > 0
 
 
-class EncryptedCharField(EncryptedStringMixin, models.CharField):  # type: ignore[type-arg,misc]
+class EncryptedCharField(EncryptedStringMixin, CharField[_ST, _GT]):  # type: ignore[misc]
     """A ``CharField`` stored as ``enc:v1:`` ciphertext.
 
     ``max_length`` limits the plaintext, as users and forms see it; the database column is made
@@ -71,7 +72,7 @@ class EncryptedCharField(EncryptedStringMixin, models.CharField):  # type: ignor
         return errors
 
 
-class EncryptedTextField(EncryptedStringMixin, models.TextField):  # type: ignore[type-arg,misc]
+class EncryptedTextField(EncryptedStringMixin, TextField[_ST, _GT]):  # type: ignore[misc]
     """A ``TextField`` stored as ``enc:v1:`` ciphertext."""
 
     description = "Encrypted text"
