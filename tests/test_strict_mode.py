@@ -201,6 +201,20 @@ def test_w005_only_under_deploy_while_strict_mode_is_off():
         assert check_reject_plaintext_deploy() == []  # W001 says encryption is off
 
 
+def test_no_w005_when_every_encrypted_field_is_strict_itself(monkeypatch):
+    from django.apps import apps
+
+    from authhero_encrypt.inventory import encrypted_fields
+
+    for model in apps.get_models():
+        for field in encrypted_fields(model):
+            monkeypatch.setattr(field, "reject_plaintext", True)
+    assert check_reject_plaintext_deploy() == []
+    monkeypatch.setattr(Secret._meta.get_field("notes"), "reject_plaintext", None)
+    (warning,) = check_reject_plaintext_deploy()
+    assert "1 encrypted field(s)" in warning.msg
+
+
 # The commands and the admin keep working in strict mode ---------------------------------------
 
 
