@@ -16,6 +16,7 @@ from authhero_encrypt.envelope.format import LOCAL, check_context
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
+from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.keys import get_keyring
 
 if TYPE_CHECKING:
@@ -113,6 +114,12 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type
             message = f"Cannot store {self.label()} (nothing was written)"
             raise _contextual(exc, rewrap(exc, message))  # noqa: B904 - chained in _contextual
 
+    @sensitive_variables()
+    def stored_literal(self, value: Any) -> Any:
+        # update(pem=Value("...")) and its Case/When form: sealed as save() would seal it,
+        # under this field's context.
+        return self.get_prep_value(value)
+
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
         if value is None:
             return None
@@ -122,6 +129,8 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type
             if value.startswith(ENC_V1_PREFIX):
                 return decrypt_with(get_keyring(), value)
         except DecryptionError as exc:
+            if deleting():
+                return DEFERRED
             raise _contextual(exc, self.read_error(exc, value, connection))  # noqa: B904
         return value  # legacy plaintext, envelope-encrypted on its next write
 

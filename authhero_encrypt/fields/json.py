@@ -21,6 +21,7 @@ from authhero_encrypt import keys
 from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, store, without_frames
+from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
 from authhero_encrypt.keys import get_keyring
 
@@ -135,7 +136,15 @@ class _RefuseSecretsMixin:
         at = key_path_of(self.lhs)
         node = field.path_trie.node_at(at)
         if node is not None:
-            for path, _value in node.secrets(self.rhs, at):
+            document = self.rhs
+            if isinstance(document, Value):
+                document = document.value
+            elif hasattr(document, "resolve_expression"):
+                # A document the database computes (F(), a subquery) cannot be vetted.
+                raise field.document_error(at, self.lookup_name)  # type: ignore[attr-defined]
+            for path in node.containment_conflicts(document, at):
+                if path == at:
+                    raise field.array_error(at, self.lookup_name)  # type: ignore[attr-defined]
                 raise field.path_error(path, self.lookup_name)  # type: ignore[attr-defined]
         return super().get_prep_lookup()  # type: ignore[misc]
 
@@ -210,6 +219,15 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
             f"Compare a plaintext key (e.g. {example}=...) or use has_key."
         )
 
+    def array_error(self, path: Path, lookup: str) -> FieldError:
+        where = f"key '{path_text(path)}'" if path else "document"
+        return FieldError(
+            f"{self.label()}: an array given for the {where}, which holds encrypted paths, "
+            f"cannot be used with '{lookup}': MySQL and MariaDB match the values inside an "
+            "array, so the answer would depend on the encrypted plaintext. Compare a plaintext "
+            "key instead, or load the rows and compare in Python."
+        )
+
     def get_lookup(self, lookup_name: str) -> Any:
         found = models.JSONField.get_lookup(self, lookup_name)
         if found is None or lookup_name in _DOCUMENT_LOOKUPS:
@@ -279,6 +297,13 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
                     f"'{path_text(path)}' (nothing was written)",
                 ) from exc
 
+        for path in self.path_trie.text_documents(document):
+            where = f" at '{path_text(path)}'" if path else ""
+            raise FieldError(
+                f"Refusing to store {self.label()}: the value{where} is JSON text holding an "
+                "encrypted path, which would be stored in the clear inside a JSON string "
+                "(nothing was written). Pass the document itself (a dict), not its JSON text."
+            )
         return self.path_trie.transform(document, encrypt)
 
     def stored_literal(self, value: Any) -> Any:
@@ -338,6 +363,8 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
             try:
                 return decrypt_with(ring, stored)
             except DecryptionError as exc:
+                if deleting():
+                    raise  # left deferred below; read_error would blank the row's other values
                 where = f" path '{path_text((*at, key))}'"
                 raise self.read_error(exc, stored, connection, where) from exc
 
@@ -353,4 +380,6 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
         # walk hold the plaintext of earlier ones, and error reports print every frame's
         # locals: drop the document and the frames before the error leaves.
         del document
+        if deleting():
+            return DEFERRED
         raise without_frames(failure)
