@@ -152,6 +152,15 @@ def test_db_default_on_an_encrypted_field_is_e107(field):
     assert "default=" in next(m for m in messages if m.id == "authhero_encrypt.E107").hint
 
 
+@pytest.mark.parametrize(
+    ("together", "refused"), [([("label", "token")], True), ([("label", "other")], False)]
+)
+def test_unique_together_over_an_encrypted_field_is_e106(together, refused):
+    fields = {**token(), "other": models.CharField(max_length=5)}
+    ids, _messages = declared({"unique_together": together}, **fields)
+    assert (E106 in ids) is refused
+
+
 def test_default_is_not_e107():
     ids, _messages = declared({}, secret=EncryptedCharField(max_length=20, default="x"))
     assert "authhero_encrypt.E107" not in ids

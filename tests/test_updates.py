@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, F, JSONField, Value, When
 from django.db.models.functions import Upper
@@ -176,6 +176,14 @@ def test_json_text_reaching_a_secret_is_refused_on_save_and_update(raw_column, d
         Connection.objects.create(name="d", options=document)
     assert raw_column(Connection, row.pk, "options") == before
     assert Connection.objects.count() == 1
+
+
+def test_json_text_reaching_a_secret_is_a_validation_error_in_forms():
+    row = Connection(name="c", options={"configuration": '{"client_secret": "x"}'})
+    with pytest.raises(ValidationError) as caught:
+        row.full_clean()
+    assert [e.code for e in caught.value.error_dict["options"]] == ["json_text"]
+    assert "'configuration'" in str(caught.value)
 
 
 @pytest.mark.parametrize(

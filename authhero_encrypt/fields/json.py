@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models import Transform
 from django.db.models.expressions import Value
@@ -318,6 +318,13 @@ class JSONPathEncryptedField(EncryptedFieldMixin, models.JSONField):  # type: ig
         for path, leaf in self.path_trie.secrets(value):
             if leaf.startswith(PREFIX):
                 raise self.ciphertext_input_error(f" at '{path_text(path)}'")
+        for path in self.path_trie.text_documents(value):
+            raise ValidationError(
+                "This value%(where)s is JSON text holding an encrypted path, which would be "
+                "stored in the clear. Enter the document itself, not its JSON text.",
+                code="json_text",
+                params={"where": f" at '{path_text(path)}'" if path else ""},
+            )
 
     def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
         if isinstance(value, Value) and isinstance(value.output_field, models.JSONField):

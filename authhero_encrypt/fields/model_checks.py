@@ -103,6 +103,18 @@ def declaration_errors(field: Any) -> list[checks.CheckMessage]:
                     id="authhero_encrypt.E106",
                 )
             )
+    for names in meta.unique_together:
+        if field.name in names or field.attname in names:
+            errors.append(
+                checks.Error(
+                    f"Meta.unique_together {tuple(names)!r} includes {field.label()}, which is "
+                    "encrypted at rest: the database would compare random ciphertext, which "
+                    "never matches equal plaintexts.",
+                    hint=_UNIQUE_HINT,
+                    obj=field,
+                    id="authhero_encrypt.E106",
+                )
+            )
     if field.has_db_default():
         errors.append(
             checks.Error(
