@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
 from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models import F, Q, Value
@@ -58,6 +60,7 @@ E106 = "authhero_encrypt.E106"
         models.UniqueConstraint(fields=["label"], condition=Q(token="x"), name="u_condition"),
         models.CheckConstraint(condition=Q(token__startswith="a"), name="c_token"),
         models.CheckConstraint(condition=Q(label=F("token")), name="c_label_is_token"),
+        ExclusionConstraint(expressions=[("token", RangeOperators.EQUAL)], name="x_token"),
     ],
     ids=lambda c: c.name,
 )

@@ -37,6 +37,10 @@ def _names_in_expression(expression: Any) -> Iterator[str]:
     """Every field name an expression (or a ``Q`` condition) refers to, with its path."""
     if isinstance(expression, str):
         yield expression.lstrip("-")
+    elif isinstance(expression, (tuple, list)):
+        # ExclusionConstraint's expressions are (expression, operator) pairs.
+        for item in expression:
+            yield from _names_in_expression(item)
     elif isinstance(expression, Q):
         for child in expression.children:
             if isinstance(child, tuple):

@@ -22,14 +22,15 @@ _MARK = "_authhero_encrypt_vetted"
 
 def install() -> None:
     """Wrap ``UpdateQuery.add_related_update`` once (``AppConfig.ready()`` may run twice)."""
+    from authhero_encrypt.fields.base import EncryptedFieldMixin
+
     original = UpdateQuery.add_related_update
     if getattr(original, _MARK, False):
         return
 
     def add_related_update(self: UpdateQuery, model: Any, field: Any, value: Any) -> None:
-        vet = getattr(field, "vet_write", None)
-        if vet is not None:
-            vet(value)
+        if isinstance(field, EncryptedFieldMixin):
+            field.vet_write(value)
         original(self, model, field, value)
 
     setattr(add_related_update, _MARK, True)
