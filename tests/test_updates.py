@@ -174,6 +174,15 @@ def test_json_text_reaching_a_secret_is_refused_on_save_and_update(raw_column, d
         transaction.atomic(),
     ):
         Connection.objects.create(name="d", options=document)
+    for write in (
+        lambda: Connection.objects.bulk_create([Connection(name="e", options=document)]),
+        lambda: Connection.objects.bulk_update([row], ["options"]),
+    ):
+        with (
+            pytest.raises(FieldError, match="JSON text holding an encrypted path"),
+            transaction.atomic(),
+        ):
+            write()
     assert raw_column(Connection, row.pk, "options") == before
     assert Connection.objects.count() == 1
 

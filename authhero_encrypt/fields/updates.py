@@ -24,8 +24,9 @@ def install() -> None:
     """Wrap ``UpdateQuery.add_related_update`` once (``AppConfig.ready()`` may run twice)."""
     from authhero_encrypt.fields.base import EncryptedFieldMixin
 
-    original = UpdateQuery.add_related_update
-    if getattr(original, _MARK, False):
+    original = getattr(UpdateQuery, "add_related_update", None)
+    if original is None or getattr(original, _MARK, False):
+        # Gone in some later Django: each parent's statement still refuses its own values.
         return
 
     def add_related_update(self: UpdateQuery, model: Any, field: Any, value: Any) -> None:
