@@ -21,6 +21,7 @@ class AuthHeroEncryptConfig(AppConfig):
         )
         from authhero_encrypt.envelope.checks import check_envelope_settings
         from authhero_encrypt.envelope.config import reset_envelope
+        from authhero_encrypt.fields.updates import install as vet_related_updates
         from authhero_encrypt.keys import reset_keyring
 
         checks.register(check_key_settings, checks.Tags.security)
@@ -39,6 +40,7 @@ class AuthHeroEncryptConfig(AppConfig):
         checks.register(check_envelope_settings, checks.Tags.security)
         checks.register(check_reject_plaintext_setting, checks.Tags.security)
         checks.register(check_reject_plaintext_deploy, checks.Tags.security, deploy=True)
+        vet_related_updates()
 
         # override_settings sends this, so a changed key is never served from the cached ring.
         setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")

@@ -11,6 +11,7 @@ Pure Python, no Django: the field, the status and migration commands and the adm
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -167,3 +168,54 @@ class PathTrie:
                     yield (*_at, key), value
             elif key in self.children:
                 yield from self.children[key].secrets(value, (*_at, key))
+
+    def text_documents(self, document: Any, _at: Path = ()) -> Iterator[Path]:
+        """Where ``document`` holds JSON text that parses to an object reaching a secret.
+
+        A document handed over as a string (``Value('{"client_secret": "x"}')``, or the same
+        text assigned to the field) is stored as one JSON string, so the secret inside it would
+        be written in the clear. A string at a secret leaf is encrypted whole, so only strings
+        where an object with secrets below it belongs are looked at.
+        """
+        if isinstance(document, str):
+            parsed = _parse_object(document)
+            if parsed is not None and (
+                next(self.secrets(parsed), None) is not None
+                or next(self.text_documents(parsed), None) is not None
+            ):
+                yield _at
+            return
+        if not isinstance(document, dict):
+            return
+        for key, value in document.items():
+            child = self.children.get(key)
+            if child is not None and not (isinstance(value, str) and self.is_secret(key)):
+                yield from child.text_documents(value, (*_at, key))
+
+    def containment_conflicts(self, document: Any, _at: Path = ()) -> Iterator[Path]:
+        """Where a ``contains`` / ``contained_by`` document could match a secret's plaintext.
+
+        A string at a secret leaf is compared with ciphertext. So is an array there, or an
+        array where an object with secrets belongs: MySQL and MariaDB match a value against the
+        elements of an array (``JSON_CONTAINS('["s"]', '"s"')`` is true), so the answer would
+        depend on the plaintext. Numbers, booleans, null and objects never equal a string, so
+        the answer is the same for ciphertext and plaintext.
+        """
+        if isinstance(document, list):
+            yield _at
+            return
+        if not isinstance(document, dict):
+            return
+        for key, value in document.items():
+            if self.is_secret(key) and isinstance(value, (str, list)):
+                yield (*_at, key)
+            elif key in self.children:
+                yield from self.children[key].containment_conflicts(value, (*_at, key))
+
+
+def _parse_object(text: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

@@ -564,8 +564,9 @@ def test_filters_pick_apps_and_models(rotated):
     raw = snapshot()
     assert raw["testapp_secret", pks["secret"][0], "token"] == "legacy token!"
     assert_under_new(raw["testapp_swapped", pks["swapped"][0], "token"], "swapped legacy!")
-    # TenantCredential (2), UnmanagedClient, PrivateKey's two envelope fields
-    assert len(by_field(run("testapp"))) == 11
+    # TenantCredential (2), UnmanagedClient, PrivateKey's two envelope fields, and the guard
+    # tests' GuardAccount (2), GuardPremiumAccount and GuardVaultItem (2)
+    assert len(by_field(run("testapp"))) == 16
     assert_everything_migrated(pks)
 
 

@@ -195,6 +195,12 @@ EXPECTED = {
     # Envelope fields: counted in tests/test_status_envelope.py.
     ("testapp.PrivateKey", "pem", None): row(0, 0, 0, 0),
     ("testapp.PrivateKey", "bundle", None): row(0, 0, 0, 0),
+    # The guard tests' models (multi-table updates, deletes): empty here.
+    ("testapp.GuardAccount", "client_secret", None): row(0, 0, 0, 0),
+    ("testapp.GuardAccount", "options", "client_secret"): row(0, 0, 0, 0),
+    ("testapp.GuardPremiumAccount", "api_key", None): row(0, 0, 0, 0),
+    ("testapp.GuardVaultItem", "secret", None): row(0, 0, 0, 0),
+    ("testapp.GuardVaultItem", "pem", None): row(0, 0, 0, 0),
 }
 
 
@@ -458,6 +464,9 @@ def test_app_filter_lists_only_models_with_encrypted_fields() -> None:
         "testapp.TenantCredential",
         "testapp.UnmanagedClient",  # unmanaged, with a table (UnmanagedGhost has none)
         "testapp.PrivateKey",  # envelope fields
+        "testapp.GuardAccount",
+        "testapp.GuardPremiumAccount",
+        "testapp.GuardVaultItem",
     }
 
 

@@ -24,7 +24,15 @@ from authhero_encrypt.exceptions import (
     MissingKeyError,
 )
 from authhero_encrypt.fields.cursors import close_suspended_cursors
+from authhero_encrypt.fields.deletion import DEFERRED, deleting
+from authhero_encrypt.fields.entry_points import (
+    _IN_BULK,
+    _RESOLVE_NAME,
+    entry_point_error,
+    refuse_date_listing,
+)
 from authhero_encrypt.fields.expressions import EncryptedCol
+from authhero_encrypt.fields.model_checks import declaration_errors
 from authhero_encrypt.fields.refused import refused_lookup, refused_transform
 from authhero_encrypt.fields.strict import check_reject_plaintext, rejects_plaintext
 from authhero_encrypt.keys import KeyRing, get_keyring
@@ -181,11 +189,19 @@ class EncryptedFieldMixin:
     def label(self) -> str:
         return f"{self.model._meta.label}.{self.name}"
 
+    @property
+    def unique(self) -> bool:
+        if sys._getframe(1).f_code is _IN_BULK:
+            raise entry_point_error(self, "in_bulk(field_name=...)")
+        return self._unique or self.primary_key
+
     # Expressions ---------------------------------------------------------------------------
     # Every reference Django makes to the column goes through get_col(); the column it hands
     # back refuses to be compiled where SQL would compute on ciphertext (see expressions.py).
 
     def get_col(self, alias: str, output_field: Any = None) -> Any:
+        if sys._getframe(1).f_code is _RESOLVE_NAME:
+            refuse_date_listing(self, sys._getframe(2))
         if alias == self.model._meta.db_table and (output_field is None or output_field is self):
             return self.cached_col
         return EncryptedCol(alias, self, output_field)  # type: ignore[arg-type]
@@ -252,22 +268,41 @@ class EncryptedFieldMixin:
             return sql, params
         return "%s", (value,)
 
-    def seal_expression(self, expression: Any) -> None:
+    def seal_expression(self, expression: Any, *, apply: bool = True) -> None:
+        """Seal the literals of ``expression`` in place, or refuse it with ``FieldError``.
+
+        With ``apply=False`` only the refusal: every literal is sealed to prove it can be, and
+        nothing is changed (multi-table updates are vetted this way before any statement runs).
+        """
         if isinstance(expression, Value):
-            if expression.value is None or expression._output_field_or_none is self:  # type: ignore[attr-defined]
-                return  # NULL, or a Value that prepares itself through this field
-            expression.value = self.stored_literal(expression.value)
-            expression.output_field = self.plain_output_field()
-            expression.__dict__.pop("_output_field_or_none", None)
+            if expression.value is None:
+                return
+            if expression._output_field_or_none is self:  # type: ignore[attr-defined]
+                # A Value that prepares itself through this field when compiled.
+                if not apply:
+                    self.stored_literal(expression.value)
+                return
+            stored = self.stored_literal(expression.value)
+            if apply:
+                expression.value = stored
+                expression.output_field = self.plain_output_field()
+                expression.__dict__.pop("_output_field_or_none", None)
         elif isinstance(expression, Case):
             # bulk_update(): CASE WHEN pk=... THEN Value(v, output_field=field) ... END.
             for when in expression.cases:
-                self.seal_expression(when.result)
-            self.seal_expression(expression.default)
+                self.seal_expression(when.result, apply=apply)
+            self.seal_expression(expression.default, apply=apply)
         elif isinstance(expression, Cast) and expression._output_field_or_none is self:  # type: ignore[attr-defined]
-            self.seal_expression(expression.get_source_expressions()[0])
+            self.seal_expression(expression.get_source_expressions()[0], apply=apply)
         else:
             raise self.write_expression_error(expression, "update()")
+
+    def vet_write(self, value: Any) -> None:
+        """Raise as the write of ``value`` would, without writing or changing anything."""
+        if hasattr(value, "resolve_expression"):
+            self.seal_expression(value, apply=False)
+        elif value is not None:
+            self.stored_literal(value)
 
     def write_expression_error(self, expression: Any, where: str) -> FieldError:
         return FieldError(
@@ -362,6 +397,7 @@ class EncryptedFieldMixin:
                     )
                 )
         errors.extend(self._check_ordering())
+        errors.extend(declaration_errors(self))
         return errors
 
     def _check_ordering(self) -> list[checks.CheckMessage]:
@@ -440,6 +476,8 @@ class EncryptedStringMixin(EncryptedFieldMixin):
             # The cached ring read directly: a call per row saved on the read hot path.
             return decrypt_with(keys.current_keyring or get_keyring(), value)
         except DecryptionError as exc:
+            if deleting():
+                return DEFERRED
             raise self.read_error(exc, value, connection) from exc
 
     def value_to_string(self, obj: Model) -> Any:

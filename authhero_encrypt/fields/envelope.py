@@ -15,6 +15,7 @@ from authhero_encrypt.envelope.format import LOCAL, check_context
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
+from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.generic import _GT, _ST, TextField
 from authhero_encrypt.keys import get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
@@ -118,6 +119,12 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
             message = f"Cannot store {self.label()} (nothing was written)"
             raise _contextual(exc, rewrap(exc, message))  # noqa: B904 - chained in _contextual
 
+    @sensitive_variables()
+    def stored_literal(self, value: Any) -> Any:
+        # update(pem=Value("...")) and its Case/When form: sealed as save() would seal it,
+        # under this field's context.
+        return self.get_prep_value(value)
+
     def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> Any:
         if value is None:
             return None
@@ -127,6 +134,8 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
             if value.startswith(ENC_V1_PREFIX):
                 return decrypt_with(get_keyring(), value)
         except DecryptionError as exc:
+            if deleting():
+                return DEFERRED
             raise _contextual(exc, self.read_error(exc, value, connection))  # noqa: B904
         if self.refuses_plaintext():
             raise self.plaintext_error(value, connection)

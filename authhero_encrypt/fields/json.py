@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models import Transform
 from django.db.models.expressions import Value
@@ -27,6 +27,7 @@ from authhero_encrypt.fields.base import (
     store,
     without_frames,
 )
+from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.generic import _GT, _ST, JSONField
 from authhero_encrypt.fields.refused import refused_lookup
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
@@ -145,7 +146,15 @@ class _RefuseSecretsMixin:
         at = key_path_of(self.lhs)
         node = field.path_trie.node_at(at)
         if node is not None:
-            for path, _value in node.secrets(self.rhs, at):
+            document = self.rhs
+            if isinstance(document, Value):
+                document = document.value
+            elif hasattr(document, "resolve_expression"):
+                # A document the database computes (F(), a subquery) cannot be vetted.
+                raise field.document_error(at, self.lookup_name)  # type: ignore[attr-defined]
+            for path in node.containment_conflicts(document, at):
+                if path == at:
+                    raise field.array_error(at, self.lookup_name)  # type: ignore[attr-defined]
                 raise field.path_error(path, self.lookup_name)  # type: ignore[attr-defined]
         return super().get_prep_lookup()  # type: ignore[misc]
 
@@ -229,6 +238,15 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
             f"Compare a plaintext key (e.g. {example}=...) or use has_key."
         )
 
+    def array_error(self, path: Path, lookup: str) -> FieldError:
+        where = f"key '{path_text(path)}'" if path else "document"
+        return FieldError(
+            f"{self.label()}: an array given for the {where}, which holds encrypted paths, "
+            f"cannot be used with '{lookup}': MySQL and MariaDB match the values inside an "
+            "array, so the answer would depend on the encrypted plaintext. Compare a plaintext "
+            "key instead, or load the rows and compare in Python."
+        )
+
     def get_lookup(self, lookup_name: str) -> Any:
         found = models.JSONField.get_lookup(self, lookup_name)
         if found is None or lookup_name in _DOCUMENT_LOOKUPS:
@@ -298,6 +316,13 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
                     f"'{path_text(path)}' (nothing was written)",
                 ) from exc
 
+        for path in self.path_trie.text_documents(document):
+            where = f" at '{path_text(path)}'" if path else ""
+            raise FieldError(
+                f"Refusing to store {self.label()}: the value{where} is JSON text holding an "
+                "encrypted path, which would be stored in the clear inside a JSON string "
+                "(nothing was written). Pass the document itself (a dict), not its JSON text."
+            )
         return self.path_trie.transform(document, encrypt)
 
     def stored_literal(self, value: Any) -> Any:
@@ -313,6 +338,18 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
         return [
             RefuseCiphertextValidator(encrypted_paths=[path_text(p) for p in self.encrypted_paths])
         ]
+
+    def validate(self, value: Any, model_instance: Model | None) -> None:
+        super().validate(value, model_instance)
+        # A JSON string that parses to a document reaching a secret path would be stored in the
+        # clear: refuse it as any other unencryptable input.
+        for path in self.path_trie.text_documents(value):
+            raise ValidationError(
+                "This value%(where)s is JSON text holding an encrypted path, which would be "
+                "stored in the clear. Enter the document itself, not its JSON text.",
+                code="json_text",
+                params={"where": f" at '{path_text(path)}'" if path else ""},
+            )
 
     def get_db_prep_save(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
         if isinstance(value, Value) and isinstance(value.output_field, models.JSONField):
@@ -368,6 +405,8 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
             try:
                 return decrypt_with(ring, stored)
             except DecryptionError as exc:
+                if deleting():
+                    raise  # left deferred below; read_error would blank the row's other values
                 where = f" path '{path_text((*at, key))}'"
                 raise self.read_error(exc, stored, connection, where) from exc
 
@@ -383,4 +422,6 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
         # walk hold the plaintext of earlier ones, and error reports print every frame's
         # locals: drop the document and the frames before the error leaves.
         del document
+        if deleting():
+            return DEFERRED
         raise without_frames(failure)

@@ -121,3 +121,32 @@ class PrivateKey(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class GuardAccount(models.Model):
+    """A parent table with secrets, for multi-table updates and cascading deletes."""
+
+    name = models.CharField(max_length=100)
+    client_secret = EncryptedTextField(null=True, blank=True)
+    options = JSONPathEncryptedField(encrypted_paths=["client_secret"], null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GuardPremiumAccount(GuardAccount):
+    """Multi-table inheritance: ``tier`` lives in this table, the secrets in the parent's."""
+
+    tier = models.CharField(max_length=20, default="gold")
+    api_key = EncryptedCharField(max_length=100, null=True, blank=True)
+
+
+class GuardVaultItem(models.Model):
+    """A child row with a secret, deleted in cascade with its account."""
+
+    account = models.ForeignKey(GuardAccount, on_delete=models.CASCADE, related_name="items")
+    secret = EncryptedCharField(max_length=100, null=True, blank=True)
+    pem = EnvelopeEncryptedTextField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"GuardVaultItem {self.pk}"
