@@ -30,6 +30,11 @@ class AuthHeroEncryptConfig(AppConfig):
 
             checks.register(check_admin_secrets, checks.Tags.admin)
         checks.register(check_envelope_settings, checks.Tags.security)
+        # Imports Django REST framework only when a check runs, and only if it is installed.
+        from authhero_encrypt.integrations.drf_checks import check_drf_settings, check_drf_views
+
+        checks.register(check_drf_settings, checks.Tags.compatibility)
+        checks.register(check_drf_views, checks.Tags.security, checks.Tags.urls)
 
         # override_settings sends this, so a changed key is never served from the cached ring.
         setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")
