@@ -41,6 +41,11 @@ class AuthHeroEncryptConfig(AppConfig):
         checks.register(check_reject_plaintext_setting, checks.Tags.security)
         checks.register(check_reject_plaintext_deploy, checks.Tags.security, deploy=True)
         vet_related_updates()
+        # Imports Django REST framework only when a check runs, and only if it is installed.
+        from authhero_encrypt.integrations.drf_checks import check_drf_settings, check_drf_views
+
+        checks.register(check_drf_settings, checks.Tags.compatibility)
+        checks.register(check_drf_views, checks.Tags.security, checks.Tags.urls)
 
         # override_settings sends this, so a changed key is never served from the cached ring.
         setting_changed.connect(reset_keyring, dispatch_uid="authhero_encrypt.reset_keyring")

@@ -90,8 +90,12 @@ def ensure_venv(venv: Path) -> Path:
 
 
 def is_installed(python: Path) -> bool:
-    """Whether the venv already imports Django and *this* checkout's authhero_encrypt."""
-    probe = "import django, authhero_encrypt; print(authhero_encrypt.__file__)"
+    """Whether the venv already imports Django, DRF and *this* checkout's authhero_encrypt."""
+    # rest_framework and django_filters: the drf extra, which the management API needs.
+    probe = (
+        "import django, rest_framework, django_filters, authhero_encrypt; "
+        "print(authhero_encrypt.__file__)"
+    )
     result = subprocess.run(  # noqa: S603
         [str(python), "-c", probe], cwd=HERE, capture_output=True, text=True, check=False
     )
@@ -135,7 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     python = ensure_venv(args.venv.resolve())
     if args.reinstall or not is_installed(python):
-        run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", ROOT])
+        # The drf extra: Django REST framework and django-filter, for /api/v2/.
+        target = f"{ROOT}[drf]"
+        run([python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", target])
     else:
         say("authhero_encrypt is already installed in it (use --reinstall to install again)")
 
@@ -157,9 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     url = f"http://{args.host}:{args.port}/admin/"
+    api = f"http://{args.host}:{args.port}/api/v2/clients"
     print(
         f"\nThe demo admin is ready:\n  URL:      {url}\n  Username: {ADMIN_USERNAME}\n"
-        f"  Password: {ADMIN_PASSWORD}\n",
+        f"  Password: {ADMIN_PASSWORD}\n  API:      {api} (and /api/v2/connections; "
+        "the same login)\n",
         flush=True,
     )
     if args.no_server:

@@ -26,6 +26,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "authhero_encrypt",
     "example_project.authhero",
+    # The management API (/api/v2/): authhero-encrypt's drf extra.
+    "rest_framework",
+    "django_filters",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

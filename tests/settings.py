@@ -32,6 +32,9 @@ INSTALLED_APPS = [
     "tests.testapp",
     # The example project's AuthHero tables, so its admin is tested with the package.
     "example_project.authhero",
+    # Django REST framework and django-filter (the drf extra): the browsable API's templates.
+    "rest_framework",
+    "django_filters",
 ]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -111,8 +111,8 @@ def test_admin_imports_run_one_way(name):
 
 def test_nothing_below_the_admin_imports_it():
     # The app config registers the admin checks; fields, inventory, the codec and the commands
-    # know nothing of the admin. The integrations sit above it, as the admin of a third-party
-    # package (import-export's) does.
+    # know nothing of the admin. The optional integrations sit above it, as the app config does:
+    # import-export's admin check and the DRF analysis of what a lookup reaches use the admin's.
     importers = {
         module
         for module in MODULES
