@@ -406,3 +406,29 @@ def test_without_the_package_the_import_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "authhero_encrypt.integrations.import_export")
     with pytest.raises(ImportError, match=r"pip install 'authhero-encrypt\[import-export\]'"):
         import authhero_encrypt.integrations.import_export  # noqa: F401
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_the_admin_import_button_refuses_pasted_ciphertext(admin_client, secret, raw_column):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    attacker = Secret.objects.create(label="attacker", token="mine")
+    before = raw_column(Secret, attacker.pk, "token")
+    stolen = raw_column(Secret, secret.pk, "token")
+    csv = f"id,label,token\n{attacker.pk},attacker,{stolen}\n".encode()
+    url = f"/{SITES[SecretAdmin].name}/testapp/secret/import/"
+    upload = SimpleUploadedFile("rows.csv", csv, content_type="text/csv")
+    response = admin_client.post(url, {"resource": "0", "format": "0", "import_file": upload})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "the prefix of stored ciphertext" in page
+    assert TOKEN not in page
+    assert raw_column(Secret, attacker.pk, "token") == before
+    # A plaintext secret goes through the preview masked.
+    csv = f"id,label,token\n{attacker.pk},attacker,brand-new-secret\n".encode()
+    upload = SimpleUploadedFile("rows.csv", csv, content_type="text/csv")
+    response = admin_client.post(url, {"resource": "0", "format": "0", "import_file": upload})
+    page = response.content.decode()
+    assert "(changed)" in page
+    assert "brand-new-secret" not in page
+    assert raw_column(Secret, attacker.pk, "token") == before  # nothing stored before confirm
