@@ -95,7 +95,8 @@ _VERDICT = "_authhero_encrypt_verdict"
 _UNKNOWN = "a query Django compiled outside the path this version of the guard knows"
 _SUBQUERY = "a subquery (Subquery(), __in=queryset, OuterRef)"
 _MAX_FRAMES = 8  # from get_select() up to the compiler's as_sql()
-_SELECT_DEPTH = 7
+_CALLER_DEPTH = 8
+_PART_CALLERS = frozenset(code for code in (_COMBINATOR, _COMBINATOR_PART) if code is not None)
 
 
 def internals_missing() -> bool:
@@ -121,18 +122,19 @@ class EncryptedCol(Col):
     """A reference to an encrypted column that refuses to be compiled where it would mislead."""
 
     def as_sql(self, compiler: Any, connection: BaseDatabaseWrapper) -> Any:
-        # Frame 1 is compile(); frame 2 its caller. A column in the select list is the common
+        # Frame 1 is compile(), frame 2 its caller. A column in the select list is the common
         # case: the whole query is judged once, and every other column of it costs a lookup.
-        frame = sys._getframe(1)
-        caller = frame.f_back
-        if frame.f_code is _COMPILE and caller is not None and caller.f_code is _GET_SELECT:
+        # (Only get_select() compiles select columns; each frame looked at costs a frame
+        # object, so compile() itself is only checked on the other paths.)
+        caller = sys._getframe(2)
+        if caller.f_code is _GET_SELECT and caller.f_code is not None:
             problem = compiler.__dict__.get(_VERDICT)
             if problem is None:
                 problem = select_verdict(compiler, None)
             if problem:
                 raise self.target.expression_error(problem)  # type: ignore[attr-defined]
         else:
-            check_use(self, compiler, frame)
+            check_use(self, compiler, sys._getframe(1))
         return super().as_sql(compiler, connection)
 
 
@@ -157,21 +159,24 @@ def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> 
     """
     if internals_missing() or depth > 3:
         return _UNKNOWN
+    parent: FrameType | None = None
     if frame is None:
         # _context_problem, select_verdict, EncryptedCol.as_sql, compile, get_select,
-        # setup_query, pre_sql_setup, as_sql: checked below, else searched for from there.
-        frame = sys._getframe(_SELECT_DEPTH)
-        if frame.f_code is not _AS_SQL:  # another shape: search from the column's compile
-            frame = sys._getframe(3)
-    for _ in range(_MAX_FRAMES):
-        if frame is None or frame.f_code is _AS_SQL:
-            break
-        frame = frame.f_back
-    parent = frame.f_back if frame is not None else None
+        # setup_query, pre_sql_setup, as_sql, and as_sql's caller: a caller the guard knows
+        # there is taken as it; any other shape is searched for from the column's compile.
+        parent = sys._getframe(_CALLER_DEPTH)
+        if parent.f_code not in _QUERY_CALLERS and parent.f_code not in _PART_CALLERS:
+            parent, frame = None, sys._getframe(3)
+    if parent is None:
+        for _ in range(_MAX_FRAMES):
+            if frame is None or frame.f_code is _AS_SQL:
+                break
+            frame = frame.f_back
+        parent = frame.f_back if frame is not None else None
     if parent is None:
         return _UNKNOWN
     code = parent.f_code
-    if code is _COMBINATOR or code is _COMBINATOR_PART:
+    if code in _PART_CALLERS:
         outer = parent.f_locals.get("self")
         if not isinstance(outer, SQLCompiler):
             return _UNKNOWN
