@@ -219,3 +219,25 @@ def test_a_missing_package_names_the_extra(blocked, module):
     )
     assert result.returncode == 1
     assert "pip install 'authhero-encrypt[drf]'" in result.stderr
+
+
+def test_without_the_packages_the_checks_run_and_find_nothing():
+    """The app config registers the checks always; without DRF (a wheel without the extra)
+    manage.py check still runs."""
+    code = (
+        "import sys; sys.modules['rest_framework'] = None; sys.modules['django_filters'] = None\n"
+        "import django; from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['django.contrib.contenttypes',"
+        " 'django.contrib.auth', 'authhero_encrypt'], ENCRYPTION_KEY=None,"
+        " ROOT_URLCONF='__main__')\n"
+        "urlpatterns = []\n"
+        "django.setup()\n"
+        "from authhero_encrypt.integrations.drf_checks import check_drf_views\n"
+        "assert check_drf_views() == []\n"
+        "from django.core.management import call_command; call_command('check')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout

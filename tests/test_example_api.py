@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -33,6 +35,10 @@ def test_admin_users_only(django_user_model):
     client = APIClient()
     client.force_authenticate(user)
     assert client.get("/api/v2/connections").status_code == 403
+    # The demo login works with basic auth, as the example's README shows with curl.
+    django_user_model.objects.create_superuser("root", password="pw")
+    basic = "Basic " + base64.b64encode(b"root:pw").decode()
+    assert APIClient().get("/api/v2/connections", HTTP_AUTHORIZATION=basic).status_code == 200
 
 
 def test_a_ciphertext_copied_from_another_row_is_refused(api, raw_column):

@@ -24,7 +24,7 @@ them only names a view lists itself are reported.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -72,7 +72,7 @@ def check_drf_views(
     app_configs: Any = None, *, views: Iterable[type] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """W501-W505 for every DRF generic view the URLconf routes (or ``views``)."""
-    if importlib.util.find_spec("rest_framework") is None:
+    if not _installed("rest_framework"):
         return []
     from rest_framework.generics import GenericAPIView
 
@@ -82,6 +82,14 @@ def check_drf_views(
         if isinstance(view, type) and issubclass(view, GenericAPIView):
             errors.extend(_check_view(view))
     return errors
+
+
+def _installed(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
 
 
 def _routed_views() -> Iterator[type]:
@@ -202,7 +210,7 @@ def _default_ordering(view: Any) -> list[str]:
 
 
 def _is_django_filter_backend(backend: type) -> bool:
-    if importlib.util.find_spec("django_filters") is None:
+    if not _installed("django_filters"):
         return False
     from django_filters.rest_framework import DjangoFilterBackend
 
