@@ -128,6 +128,9 @@ class MaskedJSONField(forms.JSONField):
         self.path_trie = path_trie
         self.current_document: Any = None
         self.has_current = False
+        # Paths of the current document no configured key opened: their masks cannot be put
+        # back, so the document is kept as stored or those paths get new values.
+        self.unreadable_paths: frozenset[Path] = frozenset()
         super().__init__(**kwargs)
 
     def mask(self, document: Any) -> Any:
@@ -154,6 +157,8 @@ class MaskedJSONField(forms.JSONField):
 
     def clean(self, value: Any) -> Any:
         document = super().clean(value)
+        if self.unreadable_paths and same_json(document, self.mask(self.current_document)):
+            return self.current_document  # unchanged: the form keeps it as stored
         errors: list[ValidationError] = []
 
         def restore(path: Path, leaf: str) -> str:
@@ -162,6 +167,15 @@ class MaskedJSONField(forms.JSONField):
                     ValidationError(
                         "Type the value of “%(path)s” again: it is not shown after an error.",
                         code="retype",
+                        params={"path": path_text(path)},
+                    )
+                )
+            elif leaf == MASK and path in self.unreadable_paths:
+                errors.append(
+                    ValidationError(
+                        "“%(path)s” cannot be read with the configured keys, so it cannot be "
+                        "kept while the document changes; type a new value or remove it.",
+                        code="unreadable",
                         params={"path": path_text(path)},
                     )
                 )

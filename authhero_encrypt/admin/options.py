@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from authhero_encrypt.admin.columns import SecretColumn
@@ -28,9 +29,12 @@ from authhero_encrypt.admin.lookups import (
 from authhero_encrypt.admin.sensitive import mark_secrets_sensitive
 from authhero_encrypt.admin.stored import (
     holds_legacy_plaintext,
+    stored_text,
     with_stored_lookups,
     with_stored_values,
 )
+from authhero_encrypt.admin.unreadable import load_leniently, raise_without_frames
+from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 
 if TYPE_CHECKING:
@@ -162,6 +166,24 @@ class EncryptedFieldsAdminMixin(_AdminBase):
             for title, options in fieldsets
         ]
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        try:
+            return super().get_object(request, object_id, from_field)
+        except EncryptionError:
+            pass
+        # A secret no configured key opens (a lost key): load the row without its secrets, then
+        # each secret on its own, so the page can still replace or clear it (see .unreadable).
+        # As ModelAdmin.get_object, with the secrets deferred.
+        secrets = list(self._secret_by_name.values())
+        queryset = self.get_queryset(request).defer(*(f.name for f in secrets))
+        model = queryset.model
+        field = model._meta.pk if from_field is None else model._meta.get_field(from_field)
+        try:
+            obj = queryset.get(**{field.name: field.to_python(object_id)})
+        except (model.DoesNotExist, ValidationError, ValueError):
+            return None
+        return load_leniently(obj, secrets, lambda secret: stored_text(obj, secret))
+
     # Editing -----------------------------------------------------------------------------------
 
     def changeform_view(
@@ -173,14 +195,36 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except EncryptionError as exc:
+            raise_without_frames(exc)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        return super().changelist_view(request, extra_context)
+        try:
+            return super().changelist_view(request, extra_context)
+        except EncryptionError as exc:
+            raise_without_frames(exc)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except EncryptionError as exc:
+            raise_without_frames(exc)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> Any:
+        try:
+            return super().history_view(request, object_id, extra_context)
+        except EncryptionError as exc:
+            raise_without_frames(exc)
 
     def _posted_secret_names(self, request: HttpRequest) -> set[str]:
         names = set(self._secret_by_name)
