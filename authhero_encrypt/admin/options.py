@@ -33,7 +33,7 @@ from authhero_encrypt.admin.stored import (
     with_stored_lookups,
     with_stored_values,
 )
-from authhero_encrypt.admin.unreadable import load_leniently, raise_without_frames
+from authhero_encrypt.admin.unreadable import load_leniently, shielded
 from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 
@@ -195,36 +195,24 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except EncryptionError as exc:
-            raise_without_frames(exc)
+        return shielded(super().changeform_view, request, object_id, form_url, extra_context)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        try:
-            return super().changelist_view(request, extra_context)
-        except EncryptionError as exc:
-            raise_without_frames(exc)
+        return shielded(super().changelist_view, request, extra_context)
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> Any:
-        try:
-            return super().delete_view(request, object_id, extra_context)
-        except EncryptionError as exc:
-            raise_without_frames(exc)
+        return shielded(super().delete_view, request, object_id, extra_context)
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> Any:
-        try:
-            return super().history_view(request, object_id, extra_context)
-        except EncryptionError as exc:
-            raise_without_frames(exc)
+        return shielded(super().history_view, request, object_id, extra_context)
 
     def _posted_secret_names(self, request: HttpRequest) -> set[str]:
         names = set(self._secret_by_name)

@@ -15,6 +15,7 @@ stored, ciphertext included.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.db import connections
@@ -31,7 +32,13 @@ from authhero_encrypt.keys import get_keyring
 if TYPE_CHECKING:
     from django.db import models
 
-__all__ = ["UNREADABLE_ATTR", "load_leniently", "raise_without_frames", "unreadable_of"]
+__all__ = [
+    "UNREADABLE_ATTR",
+    "load_leniently",
+    "raise_without_frames",
+    "shielded",
+    "unreadable_of",
+]
 
 UNREADABLE_ATTR = "_authhero_unreadable"
 """On an instance: ``{field name: paths}`` of the secrets that did not open (``()`` for a
@@ -94,3 +101,11 @@ def _document(field: Any, raw: Any) -> tuple[Any, tuple[Path, ...]]:
 def raise_without_frames(exc: EncryptionError) -> NoReturn:
     """Raise ``exc`` again from here, with the frames below (and those of its causes) dropped."""
     raise without_frames(exc) from exc.__cause__
+
+
+def shielded(view: Callable[..., Any], *args: Any) -> Any:
+    """``view(*args)``, with an encryption error that escapes it raised without its frames."""
+    try:
+        return view(*args)
+    except EncryptionError as exc:
+        raise_without_frames(exc)
