@@ -16,6 +16,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib.admin import widgets as admin_widgets
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.text import capfirst
 
 from authhero_encrypt.admin.masking import MASK, leaf_at, same_json
@@ -62,9 +63,12 @@ class WriteOnlySecretField(forms.MultiValueField):
         max_length: int | None = None,
         empty_value: str | None = "",
         required: bool = False,
+        multiline: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.pop("show_hidden_initial", None)
+        kwargs.setdefault("widget", WriteOnlySecretWidget(multiline=multiline))
+        self.multiline = multiline
         self.empty_value = empty_value
         self.secret_required = required
         self.keep_current = True
@@ -85,6 +89,10 @@ class WriteOnlySecretField(forms.MultiValueField):
 
     def compress(self, data_list: Sequence[Any]) -> Any:
         value, clear = (data_list[0] or "", bool(data_list[1])) if data_list else ("", False)
+        if self.multiline:
+            # Browsers submit every newline of a textarea as CRLF (the HTML form encoding),
+            # whatever the pasted file held: back to LF, so a PEM reads back as the file.
+            value = value.replace("\r\n", "\n")
         if value:
             if clear and self.keep_current:
                 raise ValidationError(self.error_messages["both"], code="both")
@@ -212,6 +220,7 @@ def secret_formfield(db_field: Any, **kwargs: Any) -> WriteOnlySecretField | Mas
     # Neither a custom widget nor form class: either could render the value.
     return WriteOnlySecretField(
         max_length=db_field.max_length,
+        multiline=isinstance(db_field, models.TextField),
         empty_value=None if db_field.null else "",
         required=not db_field.blank,
         label=kwargs.get("label") or capfirst(db_field.verbose_name),
