@@ -154,7 +154,7 @@ def _verify_text(tallies: Sequence[Tally], keys: KeyStatus, write: Write) -> Non
     if opened:
         names = {key.fingerprint: f"{role} key {key.fingerprint}" for role, key in keys.roles()}
         parts = [f"{names.get(fp, fp)}: {n}" for fp, n in opened.most_common()]
-        write(f"  Untagged values open under: {'; '.join(parts)}.")
+        write(f"  Values without a key id open under: {'; '.join(parts)}.")
 
 
 def _advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -> None:
