@@ -60,6 +60,14 @@ def test_change_pages_render_and_say_unreadable(admin_client, rows, settings, de
             assert_clean(html)
             listed = admin_client.get(url(type(obj))).content.decode()
             assert_clean(listed)
+            change = url(type(obj), "change", obj.pk)
+            for page in (
+                change.replace("/change/", "/delete/"),
+                change.replace("/change/", "/history/"),
+            ):
+                other = admin_client.get(page)
+                assert other.status_code == 200, page
+                assert_clean(other.content.decode())
             if settings is LOST:
                 # Only the id tells, on the list: no decryption there.
                 assert "authhero-status-unreadable" in listed
