@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MALFORMED",
+    "NO_KEY_ID",
     "UNTAGGED",
     "Excluded",
     "PrimaryKey",
@@ -39,7 +40,10 @@ __all__ = [
     "survey",
 ]
 
-UNTAGGED = ""  # the key label of values written without a key id
+NO_KEY_ID = "(no key id)"
+"""How every report (status text and JSON, migrate, admin badges) spells "written without a
+key id"; in brackets, so it cannot be taken for a key id (key ids are base64url text)."""
+UNTAGGED = NO_KEY_ID  # the key label of values written without a key id
 MALFORMED = "(malformed)"  # the key label of prefixed values that are not well-formed
 
 # A whole stored value that names a key id: ``enc:v1:<id>:`` and a canonical base64url payload

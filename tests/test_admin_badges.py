@@ -13,6 +13,7 @@ from authhero_encrypt.crypto import encrypt_with
 from authhero_encrypt.keys import Key
 from example_project.authhero import models as demo
 from tests.admin_helpers import url
+from tests.keys import KEY_B, KEY_C
 
 pytestmark = pytest.mark.django_db
 
@@ -20,12 +21,19 @@ pytestmark = pytest.mark.django_db
 # Classification ----------------------------------------------------------------------------------
 
 
+# The key ids the classification tests name are configured: otherwise they are "unreadable".
+KNOWN_IDS = override_settings(
+    ENCRYPTION_KEY_FALLBACKS=[f"k1:{KEY_B}", f"{'k' * 100}:{KEY_C}"],
+)
+
+
+@KNOWN_IDS
 def test_secret_status():
     key = Key.from_secret(None, bytes(range(32)))
     assert secret_status(None) == ("empty", "empty")
     assert secret_status("") == ("empty", "empty")
     assert secret_status("plain") == ("legacy", "legacy plaintext")
-    assert secret_status(encrypt_with(key, "x")) == ("encrypted", "encrypted")
+    assert secret_status(encrypt_with(key, "x")) == ("encrypted", "encrypted, (no key id)")
     # GCM does not pad: an encrypted empty string is recognised by its length alone.
     assert secret_status(encrypt_with(key, "")) == ("empty", "empty")
     assert secret_status(encrypt_with(key, "x", prefix="enc:v1:k1:")) == (
@@ -54,6 +62,7 @@ def test_secret_status():
     assert secret_status("enc:v1:k1:" + encrypt_with(key, "", pad=True)[7:]) == ("empty", "empty")
 
 
+@KNOWN_IDS
 def test_document_status():
     field = demo.Connection._meta.get_field("options")
     trie = field.path_trie
@@ -88,14 +97,17 @@ def test_list_badges_follow_what_is_stored(admin_client, demo_rows):
         )
     )
     assert cells == {
-        "demo-backend-7b21e0": "encrypted",
-        "demo-m2m-4d88c2": "encrypted",
+        "demo-backend-7b21e0": "encrypted, (no key id)",
+        "demo-m2m-4d88c2": "encrypted, (no key id)",
         "demo-spa-1f3c9a": "empty",
         "legacy-portal-9e01aa": "legacy plaintext",
     }
     html = admin_client.get(url(demo.Connection)).content.decode()
     assert 'title="client_secret: legacy plaintext">legacy plaintext</span>' in html
-    assert 'title="configuration.client_secret: encrypted">encrypted</span>' in html
+    assert (
+        'title="configuration.client_secret: encrypted, (no key id)">encrypted, (no key id)</span>'
+        in html
+    )
 
 
 @override_settings(ENCRYPTION_KEY_ID="k2026")
@@ -110,7 +122,8 @@ def test_badge_names_the_key_id(admin_client):
 
 def test_changelist_lists_rows_no_configured_key_opens(admin_client):
     # Written with another key under an id this project does not know: the list never
-    # decrypts, so it still shows the row and says which key it needs.
+    # decrypts, so it still shows the row, says it cannot be read (red, not the green
+    # "encrypted") and which key it needs.
     foreign = encrypt_with(Key.from_secret("old", bytes(range(32, 64))), "x", prefix="enc:v1:old:")
     obj = demo.Client.objects.create(client_id="foreign-key-row", name="f")
     table = connection.ops.quote_name(demo.Client._meta.db_table)
@@ -118,7 +131,9 @@ def test_changelist_lists_rows_no_configured_key_opens(admin_client):
         cursor.execute(f"UPDATE {table} SET client_secret = %s WHERE id = %s", [foreign, obj.pk])
     html = admin_client.get(url(demo.Client)).content.decode()
     assert "foreign-key-row" in html
-    assert ">encrypted, key old</span>" in html
+    assert "authhero-status-unreadable" in html
+    assert ">unreadable, key old not configured</span>" in html
+    assert ">encrypted, key old</span>" not in html
     assert "enc:v1:" not in html
 
 

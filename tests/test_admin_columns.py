@@ -30,7 +30,7 @@ def test_json_key_column_on_a_secret_path_shows_a_badge():
     obj = demo.Connection.objects.create(name="c", strategy="s", options={"client_secret": "zz9"})
     obj = demo.Connection.objects.get(pk=obj.pk)
     assert JSONKeyColumn("options", "client_secret")(obj) == (
-        '<span class="authhero-status authhero-status-encrypted">encrypted</span>'
+        '<span class="authhero-status authhero-status-encrypted">encrypted, (no key id)</span>'
     )
     assert JSONKeyColumn("options", "missing")(obj) is None
 

@@ -44,7 +44,9 @@ def test_envelope_status_labels():
     field = demo.SigningKey._meta.get_field("pkcs7")
     with override_settings(**KEYED):
         stored = field.get_prep_value(NEW_PEM)
-    assert field_status(field, stored) == ("encrypted", "envelope, local 2026-06")
+        assert field_status(field, stored) == ("encrypted", "envelope, local 2026-06")
+    # Without that key configured, its id shows the value cannot be read.
+    assert field_status(field, stored) == ("unreadable", "unreadable, key 2026-06 not configured")
     # An enc:v1 field reads such text as legacy plaintext, and says so.
     assert secret_status(stored) == ("legacy", "legacy plaintext")
 

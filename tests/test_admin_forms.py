@@ -170,7 +170,7 @@ def test_json_form_masks_secrets_and_shows_the_rest(admin_client, demo_rows):
         "client_id": "oidc-demo-client-31",
         "configuration": {"issuer": "https://idp.example.com", "client_secret": MASK},
     }
-    assert "Currently: configuration.client_secret: encrypted." in page
+    assert "Currently: configuration.client_secret: encrypted, (no key id)." in page
 
 
 def test_json_mask_sent_back_keeps_the_secret_while_other_keys_change(admin_client, demo_rows):

@@ -23,13 +23,21 @@ from django.db import connection
 
 from authhero_encrypt.inventory import load_json
 from example_project.authhero.demo_data import load_demo_data
-from example_project.authhero.models import Connection
+from example_project.authhero.models import Connection, SigningKey
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 CHROMIUM = ("chromium", "/usr/bin/chromium")
 CHROMEDRIVER = ("chromedriver", "/usr/bin/chromedriver")
 CLIENT_ID = "fb-demo-app-5550101"
 SECRET = "fb-demo-secret-77f2Ma"
+# A PEM as a file holds it: LF newlines, a trailing one.
+PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    + "\n".join(
+        f"MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC{n:02d}xyz+/=" for n in range(12)
+    )
+    + "\n-----END PRIVATE KEY-----\n"
+)
 
 
 def _find(candidates: tuple[str, str]) -> str | None:
@@ -171,6 +179,44 @@ class ConnectionAdminInChromiumTests(StaticLiveServerTestCase):
         stored_after = raw_options(facebook.pk)
         assert load_json(stored_after)["app_secret"] == load_json(stored_before)["app_secret"]
         assert stored_after == stored_before
+
+    def test_a_pasted_pem_reads_back_byte_identical(self) -> None:
+        """SigningKey.pkcs7 (envelope-encrypted) edited in its write-only textarea: the PEM is
+        typed in as a paste would put it, the browser submits it (with CRLF newlines), and the
+        plaintext read back is the file's bytes."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        load_demo_data()
+        get_user_model()._default_manager.create_superuser("admin", password="pw-browser-1")
+        key = SigningKey.objects.order_by("pk").first()
+        assert key is not None
+        driver, wait = self.driver, WebDriverWait(self.driver, 10)
+        driver.get(
+            f"{self.live_server_url}/admin/login/?next=/admin/authhero/signingkey/{key.pk}/change/"
+        )
+        driver.find_element(By.NAME, "username").send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys("pw-browser-1", Keys.ENTER)
+        area = wait.until(expected_conditions.presence_of_element_located((By.NAME, "pkcs7")))
+        assert area.tag_name == "textarea"
+        assert area.get_property("value") == ""  # write-only: nothing of the stored key
+        assert "env:v1:" not in driver.page_source
+        area.send_keys(PEM)
+        assert area.get_property("value") == PEM  # what the page holds before it is sent
+        self.screenshot("signingkey_pem_pasted.png")
+        driver.find_element(By.NAME, "_save").click()
+        wait.until(
+            expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messagelist"))
+        )
+        assert "env:v1:" not in driver.page_source
+        read_back = SigningKey.objects.get(pk=key.pk).pkcs7
+        assert read_back.encode() == PEM.encode()
+        table = connection.ops.quote_name(SigningKey._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT pkcs7 FROM {table} WHERE id = %s", [key.pk])
+            assert cursor.fetchone()[0].startswith("env:v1:")
 
 
 @pytest.mark.parametrize(

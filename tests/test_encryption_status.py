@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authhero_encrypt.crypto import encrypt_with
+from authhero_encrypt.inventory import NO_KEY_ID
 from authhero_encrypt.keys import Key, fingerprint
 from authhero_encrypt.management.commands import encryption_status
 from authhero_encrypt.status import dialects
@@ -82,7 +83,7 @@ def run_json(*args: str, **options: Any) -> dict[str, Any]:
 def counts(report: dict[str, Any]) -> dict[tuple[str, str, str | None], dict[str, Any]]:
     return {
         (f["model"], f["field"], f["path"]): {
-            k: f[k] for k in ("encrypted", "plaintext", "empty", "null", "by_key")
+            k: f[k] for k in ("encrypted", "plaintext", "empty", "no_value", "by_key")
         }
         for f in report["fields"]
     }
@@ -106,8 +107,8 @@ def row(encrypted: int, plaintext: int, empty: int, null: int, **by_key: int) ->
         "encrypted": encrypted,
         "plaintext": plaintext + empty,
         "empty": empty,
-        "null": null,
-        "by_key": {("" if k == "untagged" else k): n for k, n in sorted(by_key.items())},
+        "no_value": null,
+        "by_key": {(NO_KEY_ID if k == "untagged" else k): n for k, n in sorted(by_key.items())},
     }
 
 
@@ -214,9 +215,12 @@ def test_seeded_counts_in_json(seeded: dict[str, Any]) -> None:
         "encrypted": 14,
         "plaintext": 9,
         "empty": 5,
-        "null": 17,
-        "by_key": {"": 9, MALFORMED: 1, "old": 4},
+        "no_value": 17,
+        "by_key": {NO_KEY_ID: 9, MALFORMED: 1, "old": 4},
         "unreadable": 1,
+        # The active key has no id and a fallback is configured: only --verify can tell which
+        # key the values without a key id are under.
+        "not_under_active_key": {"other_keys": 5, "unattributed": 9},
     }
 
 
@@ -224,10 +228,11 @@ def test_seeded_counts_in_json(seeded: dict[str, Any]) -> None:
 def test_seeded_counts_in_text(seeded: dict[str, Any]) -> None:
     text = run("testapp")
     expected = {
-        key: (r["encrypted"], r["plaintext"], r["empty"], r["null"]) for key, r in EXPECTED.items()
+        key: (r["encrypted"], r["plaintext"], r["empty"], r["no_value"])
+        for key, r in EXPECTED.items()
     }
     assert table_counts(text) == expected
-    assert "(untagged)=3, old=1" in text
+    assert "(no key id): 3, old: 1" in text
     total = next(line for line in text.splitlines() if line.startswith("Total"))
     assert total.split()[3:7] == ["14", "9", "5", "17"]
 
@@ -244,6 +249,7 @@ def test_counts_without_any_key(seeded: dict[str, Any]) -> None:
         "fingerprints": [],
         "errors": [],
         "envelope": {"provider": "local", "key_id": None},
+        "active_label": None,
     }
 
 
@@ -291,7 +297,8 @@ def test_key_status_shows_fingerprints_never_keys(seeded: dict[str, Any]) -> Non
             {"role": "fallback", "key_id": None, "fingerprint": UNTAGGED_OLD.fingerprint},
         ],
         "errors": [],
-        "envelope": {"provider": "local", "key_id": ""},
+        "envelope": {"provider": "local", "key_id": NO_KEY_ID},
+        "active_label": NO_KEY_ID,
     }
     assert ACTIVE.fingerprint == fingerprint(base64.b64decode(KEY_A))
     for key in (ACTIVE, OLD, UNTAGGED_OLD):
@@ -361,7 +368,12 @@ def test_check_exits_1_when_plaintext_remains(seeded: dict[str, Any]) -> None:
 
 @KEYS
 def test_check_passes_when_everything_is_encrypted(seeded: dict[str, Any]) -> None:
-    # MigrationSource holds no plaintext (its ghost value counts as encrypted: prefix only).
+    # MigrationSource holds no plaintext, but its ghost value is malformed: no key reads it,
+    # which its prefix shows, so --check fails without --verify.
+    with pytest.raises(SystemExit) as exit_info:
+        run("testapp.MigrationSource", check=True)
+    assert exit_info.value.code == 1
+    MigrationSource.objects.filter(name="ghost").delete()
     assert run("testapp.MigrationSource", check=True)
 
 
@@ -511,7 +523,7 @@ def test_bad_batch_size() -> None:
 @KEYS
 def test_json_schema(seeded: dict[str, Any]) -> None:
     report = run_json("testapp")
-    assert list(report) == ["key", "fields", "totals", "excluded"]
+    assert list(report) == ["key", "fields", "totals", "check", "excluded"]
     assert list(report["key"]) == [
         "configured",
         "key_id",
@@ -519,6 +531,7 @@ def test_json_schema(seeded: dict[str, Any]) -> None:
         "fingerprints",
         "errors",
         "envelope",
+        "active_label",
     ]
     for entry in report["fields"]:
         assert list(entry) == [
@@ -529,7 +542,7 @@ def test_json_schema(seeded: dict[str, Any]) -> None:
             "encrypted",
             "plaintext",
             "empty",
-            "null",
+            "no_value",
             "by_key",
         ]
     assert list(report["totals"]) == [
@@ -537,9 +550,10 @@ def test_json_schema(seeded: dict[str, Any]) -> None:
         "encrypted",
         "plaintext",
         "empty",
-        "null",
+        "no_value",
         "by_key",
         "unreadable",
+        "not_under_active_key",
     ]
     verified = run_json("testapp", verify=True)
     assert list(verified["fields"][0]["verify"]) == [

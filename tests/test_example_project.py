@@ -212,14 +212,19 @@ def test_run_py_no_server_sets_everything_up(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Loaded 18 demo rows, 6 of them with legacy plaintext secrets" in out
-    # encryption_status counts the envelope-encrypted private keys, and the legacy DKIM key.
+    # Rows, and what is counted later is values: the message says which.
+    assert "Loaded 18 demo rows; 6 of those rows keep their secrets as legacy plaintext" in out
+    # encryption_status counts the envelope-encrypted private keys, and the legacy DKIM key,
+    # spelling "no key id" as every report does.
     status_lines = [line.split() for line in out.splitlines()]
-    assert ["authhero.SigningKey", "pkcs7", "-", "1", "0", "0", "0", "local:=1"] in status_lines
+    no_key_id = ["local", "(no", "key", "id):", "1"]
+    assert ["authhero.SigningKey", "pkcs7", "-", "1", "0", "0", "0", *no_key_id] in status_lines
     assert [
         "authhero.CustomDomain",
-        *("dkim_private_key", "-", "1", "1", "0", "0", "local:=1"),
+        *("dkim_private_key", "-", "1", "1", "0", "0", *no_key_id),
     ] in status_lines
+    assert "local:=1" not in out
+    assert "(untagged)" not in out
     assert "URL:      http://127.0.0.1:8765/admin/" in out
     assert "Username: admin" in out
     assert "Password: authhero-demo" in out

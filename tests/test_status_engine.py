@@ -24,6 +24,7 @@ from django.test import override_settings
 import authhero_encrypt.status.classify as classify
 from authhero_encrypt.crypto import encrypt_with
 from authhero_encrypt.exceptions import InvalidKeyError, MissingKeyError
+from authhero_encrypt.inventory import NO_KEY_ID
 from authhero_encrypt.keys import Key
 from authhero_encrypt.status import StatusReport, TableReadError, status
 from authhero_encrypt.status.render import render_json, render_text
@@ -60,7 +61,7 @@ def test_status_returns_the_counts_and_prints_nothing(mixed: None, capsys: Any) 
     assert (by_field["token"].encrypted, by_field["token"].plaintext) == (1, 1)
     assert (by_field["token"].empty, by_field["notes"].null) == (1, 1)
     assert (report.encrypted_total, report.plaintext_total, report.empty_total) == (1, 2, 1)
-    assert report.by_key == {"": 1}
+    assert report.by_key == {NO_KEY_ID: 1}
     assert report.ok is False  # plaintext remains: what --check fails on
     assert report.verified is False
     assert capsys.readouterr() == ("", "")

@@ -79,15 +79,15 @@ def test_counts_per_provider_and_key_id(seeded):
         report = json.loads(run("testapp.PrivateKey", format="json"))
     pem = fields(report)["pem"]
     assert pem["format"] == "env:v1"
-    assert {k: pem[k] for k in ("encrypted", "plaintext", "empty", "null")} == {
+    assert {k: pem[k] for k in ("encrypted", "plaintext", "empty", "no_value")} == {
         "encrypted": 5,
         "plaintext": 1,
         "empty": 0,
-        "null": 1,
+        "no_value": 1,
     }
     assert pem["by_key"] == {"(malformed)": 1, "k1": 1, "local:k1": 1, "local:k2": 2}
     bundle = fields(report)["bundle"]
-    assert [bundle[k] for k in ("encrypted", "plaintext", "empty", "null")] == [1, 1, 1, 5]
+    assert [bundle[k] for k in ("encrypted", "plaintext", "empty", "no_value")] == [1, 1, 1, 5]
     assert bundle["by_key"] == {"local:k2": 1}
     assert report["key"]["envelope"] == {"provider": "local", "key_id": "k2"}
     # The malformed value is the only one no configured key can read, as far as labels tell.
@@ -98,8 +98,8 @@ def test_counts_per_provider_and_key_id(seeded):
 def test_text_names_the_kek_and_never_echoes_a_malformed_value(seeded):
     with override_settings(**K2):
         text = run("testapp.PrivateKey")
-    assert "(malformed)=1, k1=1, local:k1=1, local:k2=2" in text
-    assert "Envelope: new data keys are wrapped by local key k2" in text
+    assert "(malformed): 1, k1: 1, local k1: 1, local k2: 2" in text
+    assert "Envelope: new data keys are wrapped by local key id k2" in text
     assert SECRET not in text
 
 
@@ -130,10 +130,13 @@ def test_check_fails_for_plaintext_not_for_values_under_an_older_kek(seeded):
     with override_settings(**K2):
         assert run("testapp.PrivateKey", check=True, verbosity=0) == "[exit 1]"  # plaintext
         PrivateKey.objects.filter(name="legacy").delete()
-        assert run("testapp.PrivateKey", check=True, verbosity=0) == ""  # k1 values: still 0
-        assert run("testapp.PrivateKey", check=True, verify=True, verbosity=0) == "[exit 1]"
+        # A malformed value no key can read: its prefix shows it, no --verify needed.
+        assert run("testapp.PrivateKey", check=True, verbosity=0) == "[exit 1]"
         PrivateKey.objects.filter(name="broken").delete()
+        assert run("testapp.PrivateKey", check=True, verbosity=0) == ""  # k1 values: still 0
         assert run("testapp.PrivateKey", check=True, verify=True, verbosity=0) == ""
+        # But they are not under the active KEK: the rotation gate holds until they are.
+        assert run("testapp.PrivateKey", require_active_key=True, verbosity=0) == "[exit 1]"
 
 
 def test_aws_kms_values_need_no_key_ring_to_pass_check():

@@ -17,14 +17,18 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from authhero_encrypt.crypto import IV_BYTES, TAG_BYTES, is_encrypted, parse_stored
+from authhero_encrypt.envelope.format import LOCAL
 from authhero_encrypt.envelope.format import PREFIX as ENVELOPE_PREFIX
 from authhero_encrypt.envelope.format import parse as parse_envelope
-from authhero_encrypt.exceptions import DecryptionError
+from authhero_encrypt.exceptions import DecryptionError, EncryptionError
 from authhero_encrypt.fields import EnvelopeEncryptedTextField
+from authhero_encrypt.inventory import NO_KEY_ID
 from authhero_encrypt.json_paths import Path, PathTrie, path_text
+from authhero_encrypt.keys import get_keyring
 
 __all__ = [
     "MALFORMED",
+    "UNREADABLE",
     "badge",
     "combined_status",
     "details",
@@ -33,18 +37,23 @@ __all__ = [
     "field_status",
     "leaf_statuses",
     "secret_status",
+    "unreadable_status",
+    "with_failures",
 ]
 
 MALFORMED = "malformed"
 """The badge of a prefixed value that does not parse; what follows ``enc:v1:`` is never shown."""
+UNREADABLE = "unreadable"
+"""The badge of a value no configured key opens: its key id is not configured, or the page
+tried to decrypt it and failed."""
 
 
 def secret_status(stored: str | None) -> tuple[str, str]:
     """``(state, label)`` for one stored value.
 
-    ``state`` is ``encrypted``, ``legacy``, ``empty`` or ``malformed``. Works on the stored text
-    alone (nothing is decrypted), so it is cheap and it also describes values that no configured
-    key can open.
+    ``state`` is ``encrypted``, ``legacy``, ``empty``, ``malformed`` or ``unreadable`` (its key id
+    is not configured). Works on the stored text and the key settings alone (nothing is
+    decrypted), so it is cheap and it also describes values that no configured key can open.
     """
     if stored is None or stored == "":
         return "empty", "empty"
@@ -56,12 +65,33 @@ def secret_status(stored: str | None) -> tuple[str, str]:
         key_id, raw = parse_stored(stored)
     except DecryptionError:
         return MALFORMED, MALFORMED
+    if not _ring_opens(key_id):
+        return UNREADABLE, _unreadable_label(key_id)
     if len(raw) == IV_BYTES + TAG_BYTES:
         # GCM does not pad: an IV and a tag alone hold the empty string.
         return "empty", "empty"
+    return "encrypted", f"encrypted, key {key_id}" if key_id else f"encrypted, {NO_KEY_ID}"
+
+
+def _ring_opens(key_id: str | None) -> bool:
+    """Whether the configured keys may open a value under ``key_id`` (``None``: no id), as far
+    as the id tells; only decrypting tells the rest (a tampered value, a wrong key)."""
+    try:
+        ring = get_keyring()
+    except EncryptionError:
+        return False  # invalid key settings: nothing can be read
+    return key_id in ring.by_id if key_id is not None else bool(ring.untagged)
+
+
+def _unreadable_label(key_id: str | None) -> str:
     if key_id is None:
-        return "encrypted", "encrypted"
-    return "encrypted", f"encrypted, key {key_id}"
+        return "unreadable, no key configured"
+    return f"unreadable, key {key_id} not configured"
+
+
+def unreadable_status() -> tuple[str, str]:
+    """The badge of a value the page tried to decrypt and could not."""
+    return UNREADABLE, "unreadable, no configured key opens it"
 
 
 def envelope_status(stored: str | None) -> tuple[str, str]:
@@ -78,8 +108,9 @@ def envelope_status(stored: str | None) -> tuple[str, str]:
         envelope = parse_envelope(stored)
     except DecryptionError:
         return MALFORMED, MALFORMED
-    key = f" {envelope.key_id}" if envelope.key_id else ""
-    return "encrypted", f"envelope, {envelope.provider}{key}"
+    if envelope.provider == LOCAL and not _ring_opens(envelope.key_id or None):
+        return UNREADABLE, _unreadable_label(envelope.key_id or None)
+    return "encrypted", f"envelope, {envelope.provider} {envelope.key_id or NO_KEY_ID}"
 
 
 def field_status(field: Any, stored: str | None) -> tuple[str, str]:
@@ -104,6 +135,8 @@ def combined_status(leaves: Sequence[tuple[Path, str, str]]) -> tuple[str, str]:
     # A malformed leaf blocks writing the document; legacy plaintext is encrypted by the next one.
     if any(state == MALFORMED for _, state, _ in leaves):
         return MALFORMED, MALFORMED
+    if any(state == UNREADABLE for _, state, _ in leaves):
+        return UNREADABLE, "unreadable"
     if any(state == "legacy" for _, state, _ in leaves):
         return "legacy", "legacy plaintext"
     labels = {label for _, state, label in leaves if state == "encrypted"}
@@ -112,6 +145,19 @@ def combined_status(leaves: Sequence[tuple[Path, str, str]]) -> tuple[str, str]:
     if len(labels) == 1:
         return "encrypted", labels.pop()
     return "encrypted", "encrypted, several keys"
+
+
+def with_failures(
+    leaves: Sequence[tuple[Path, str, str]], failed: Iterable[Path]
+) -> list[tuple[Path, str, str]]:
+    """``leaves`` with those the page failed to decrypt (``failed``) marked unreadable."""
+    failed = set(failed)
+    return [
+        (path, *unreadable_status())
+        if path in failed and state != UNREADABLE
+        else (path, state, label)
+        for path, state, label in leaves
+    ]
 
 
 def details(leaves: Iterable[tuple[Path, str, str]]) -> str:

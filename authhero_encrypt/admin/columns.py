@@ -17,16 +17,20 @@ from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
 from authhero_encrypt.admin.badges import (
+    UNREADABLE,
     badge,
     combined_status,
     details,
     field_status,
     leaf_statuses,
     secret_status,
+    unreadable_status,
+    with_failures,
 )
 from authhero_encrypt.admin.lookups import json_path_secret
 from authhero_encrypt.admin.masking import leaf_at, mask_all
 from authhero_encrypt.admin.stored import related_stored_value, stored_value
+from authhero_encrypt.admin.unreadable import unreadable_of
 from authhero_encrypt.fields import JSONPathEncryptedField
 from authhero_encrypt.json_paths import Path, path_text
 
@@ -54,10 +58,15 @@ class SecretColumn:
             stored = stored_value(obj, self.field)
         else:
             stored = related_stored_value(obj, self.lookup, self.field)
+        # What the change page found when it decrypted the row (only for its own fields).
+        failed = unreadable_of(obj).get(self.field.name) if self.lookup is None else None
         if not isinstance(self.field, JSONPathEncryptedField):
-            return badge(*field_status(self.field, stored))
+            state, label = field_status(self.field, stored)
+            if failed is not None and state != UNREADABLE:
+                state, label = unreadable_status()
+            return badge(state, label)
         trie = self.field.path_trie
-        leaves = leaf_statuses(trie, stored)
+        leaves = with_failures(leaf_statuses(trie, stored), failed or ())
         summary = badge(*combined_status(leaves), title=details(leaves))
         if not self.detail:
             return summary

@@ -16,6 +16,7 @@ from typing import Any, cast
 from django import forms
 from django.contrib.admin import widgets as admin_widgets
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.utils.text import capfirst
 
 from authhero_encrypt.admin.masking import MASK, leaf_at, same_json
@@ -62,9 +63,12 @@ class WriteOnlySecretField(forms.MultiValueField):
         max_length: int | None = None,
         empty_value: str | None = "",
         required: bool = False,
+        multiline: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.pop("show_hidden_initial", None)
+        kwargs.setdefault("widget", WriteOnlySecretWidget(multiline=multiline))
+        self.multiline = multiline
         self.empty_value = empty_value
         self.secret_required = required
         self.keep_current = True
@@ -85,6 +89,10 @@ class WriteOnlySecretField(forms.MultiValueField):
 
     def compress(self, data_list: Sequence[Any]) -> Any:
         value, clear = (data_list[0] or "", bool(data_list[1])) if data_list else ("", False)
+        if self.multiline:
+            # Browsers submit every newline of a textarea as CRLF (the HTML form encoding),
+            # whatever the pasted file held: back to LF, so a PEM reads back as the file.
+            value = value.replace("\r\n", "\n")
         if value:
             if clear and self.keep_current:
                 raise ValidationError(self.error_messages["both"], code="both")
@@ -128,6 +136,9 @@ class MaskedJSONField(forms.JSONField):
         self.path_trie = path_trie
         self.current_document: Any = None
         self.has_current = False
+        # Paths of the current document no configured key opened: their masks cannot be put
+        # back, so the document is kept as stored or those paths get new values.
+        self.unreadable_paths: frozenset[Path] = frozenset()
         super().__init__(**kwargs)
 
     def mask(self, document: Any) -> Any:
@@ -154,6 +165,8 @@ class MaskedJSONField(forms.JSONField):
 
     def clean(self, value: Any) -> Any:
         document = super().clean(value)
+        if self.unreadable_paths and same_json(document, self.mask(self.current_document)):
+            return self.current_document  # unchanged: the form keeps it as stored
         errors: list[ValidationError] = []
 
         def restore(path: Path, leaf: str) -> str:
@@ -162,6 +175,15 @@ class MaskedJSONField(forms.JSONField):
                     ValidationError(
                         "Type the value of “%(path)s” again: it is not shown after an error.",
                         code="retype",
+                        params={"path": path_text(path)},
+                    )
+                )
+            elif leaf == MASK and path in self.unreadable_paths:
+                errors.append(
+                    ValidationError(
+                        "“%(path)s” cannot be read with the configured keys, so it cannot be "
+                        "kept while the document changes; type a new value or remove it.",
+                        code="unreadable",
                         params={"path": path_text(path)},
                     )
                 )
@@ -198,6 +220,7 @@ def secret_formfield(db_field: Any, **kwargs: Any) -> WriteOnlySecretField | Mas
     # Neither a custom widget nor form class: either could render the value.
     return WriteOnlySecretField(
         max_length=db_field.max_length,
+        multiline=isinstance(db_field, models.TextField),
         empty_value=None if db_field.null else "",
         required=not db_field.blank,
         label=kwargs.get("label") or capfirst(db_field.verbose_name),

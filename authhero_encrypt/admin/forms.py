@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from authhero_encrypt.admin.badges import details, field_status, leaf_statuses
+from authhero_encrypt.admin.badges import (
+    UNREADABLE,
+    details,
+    field_status,
+    leaf_statuses,
+    unreadable_status,
+    with_failures,
+)
 from authhero_encrypt.admin.formfields import (
     MaskedJSONField,
     SecretAction,
@@ -22,6 +29,7 @@ from authhero_encrypt.admin.formfields import (
 from authhero_encrypt.admin.lookups import model_secret_fields
 from authhero_encrypt.admin.masking import MASK, same_json
 from authhero_encrypt.admin.stored import stored_value
+from authhero_encrypt.admin.unreadable import unreadable_of
 
 if TYPE_CHECKING:
     from django import forms
@@ -73,13 +81,16 @@ class EncryptedFieldsFormMixin(_FormBase):
                 if model_field.attname not in deferred:
                     value = model_field.value_from_object(instance)
                     self.loaded_secrets[model_field.name] = copy.deepcopy(value)
+        unreadable = unreadable_of(instance)
         for name, field in self.fields.items():
             if isinstance(field, WriteOnlySecretField):
                 model_field = instance._meta.get_field(name)
                 if adding:
                     field.configure(keep_current=False, help_text=field.help_text)
                     continue
-                _, label = field_status(model_field, stored_value(instance, model_field))
+                state, label = field_status(model_field, stored_value(instance, model_field))
+                if name in unreadable and state != UNREADABLE:
+                    state, label = unreadable_status()
                 field.configure(
                     keep_current=True,
                     help_text=_join(
@@ -96,8 +107,11 @@ class EncryptedFieldsFormMixin(_FormBase):
                 if not adding:
                     field.has_current = True
                     field.current_document = copy.deepcopy(model_field.value_from_object(instance))
+                    field.unreadable_paths = frozenset(unreadable.get(name, ()))
                     stored = stored_value(instance, model_field)
-                    leaves = leaf_statuses(field.path_trie, stored)
+                    leaves = with_failures(
+                        leaf_statuses(field.path_trie, stored), field.unreadable_paths
+                    )
                     if leaves:
                         intro = f"Currently: {details(leaves)}. {intro}"
                 field.help_text = _join(intro, field.help_text)

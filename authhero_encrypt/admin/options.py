@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from authhero_encrypt.admin.columns import SecretColumn
@@ -28,13 +29,18 @@ from authhero_encrypt.admin.lookups import (
 from authhero_encrypt.admin.sensitive import mark_secrets_sensitive
 from authhero_encrypt.admin.stored import (
     holds_legacy_plaintext,
+    stored_text,
     with_stored_lookups,
     with_stored_values,
 )
+from authhero_encrypt.admin.unreadable import load_leniently, shielded
+from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.strict import plaintext_tolerated
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from django.contrib import admin
     from django.contrib.admin.views.main import ChangeList
     from django.http import HttpRequest
@@ -163,6 +169,24 @@ class EncryptedFieldsAdminMixin(_AdminBase):
             for title, options in fieldsets
         ]
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        try:
+            return super().get_object(request, object_id, from_field)
+        except EncryptionError:
+            pass
+        # A secret no configured key opens (a lost key): load the row without its secrets, then
+        # each secret on its own, so the page can still replace or clear it (see .unreadable).
+        # As ModelAdmin.get_object, with the secrets deferred.
+        secrets = list(self._secret_by_name.values())
+        queryset = self.get_queryset(request).defer(*(f.name for f in secrets))
+        model = queryset.model
+        field = model._meta.pk if from_field is None else model._meta.get_field(from_field)
+        try:
+            obj = queryset.get(**{field.name: field.to_python(object_id)})
+        except (model.DoesNotExist, ValidationError, ValueError):
+            return None
+        return load_leniently(obj, secrets, lambda secret: stored_text(obj, secret))
+
     # Editing -----------------------------------------------------------------------------------
 
     def changeform_view(
@@ -174,32 +198,24 @@ class EncryptedFieldsAdminMixin(_AdminBase):
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        with plaintext_tolerated():
-            return _rendered(super().changeform_view(request, object_id, form_url, extra_context))
+        return _tolerant(super().changeform_view, request, object_id, form_url, extra_context)
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> Any:
         if request.method == "POST":
             mark_secrets_sensitive(request, self._posted_secret_names(request))
-        with plaintext_tolerated():
-            return _rendered(super().changelist_view(request, extra_context))
-
-    # Strict mode (ENCRYPTION_REJECT_PLAINTEXT) refuses to read stored plaintext; these pages
-    # only show badges and write-only inputs, so they read it, to show "legacy plaintext" and
-    # let it be overwritten, which encrypts it.
+        return _tolerant(super().changelist_view, request, extra_context)
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> Any:
-        with plaintext_tolerated():
-            return _rendered(super().delete_view(request, object_id, extra_context))
+        return _tolerant(super().delete_view, request, object_id, extra_context)
 
     def history_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> Any:
-        with plaintext_tolerated():
-            return _rendered(super().history_view(request, object_id, extra_context))
+        return _tolerant(super().history_view, request, object_id, extra_context)
 
     def _posted_secret_names(self, request: HttpRequest) -> set[str]:
         names = set(self._secret_by_name)
@@ -252,6 +268,15 @@ class EncryptedFieldsAdminMixin(_AdminBase):
             and f.name not in untouched
         ]
         obj.save(update_fields=names)
+
+
+def _tolerant(view: Callable[..., Any], *args: Any) -> Any:
+    """``view(*args)`` rendered with stored plaintext readable and encryption errors shielded."""
+    # Strict mode (ENCRYPTION_REJECT_PLAINTEXT) refuses to read stored plaintext; these pages
+    # only show badges and write-only inputs, so they read it, to show "legacy plaintext" and
+    # let it be overwritten, which encrypts it.
+    with plaintext_tolerated():
+        return shielded(lambda: _rendered(view(*args)))
 
 
 def _rendered(response: Any) -> Any:

@@ -21,6 +21,7 @@ from authhero_encrypt.inventory import load_json
 __all__ = [
     "holds_legacy_plaintext",
     "related_stored_value",
+    "stored_text",
     "stored_value",
     "with_stored_lookups",
     "with_stored_values",
@@ -50,6 +51,14 @@ def stored_value(obj: models.Model, field: models.Field[Any, Any]) -> Any:
 
     Rows from the mixin's querysets carry it already; any other instance costs one query.
     """
+    raw = stored_text(obj, field)
+    if isinstance(field, JSONPathEncryptedField) and raw is not None:
+        return load_json(raw)
+    return raw
+
+
+def stored_text(obj: models.Model, field: models.Field[Any, Any]) -> Any:
+    """The stored text of ``field`` on ``obj``, as the column holds it (a document unparsed)."""
     alias = _stored_alias(field.name)
     if alias not in obj.__dict__:
         if obj._state.adding or obj.pk is None:
@@ -59,10 +68,7 @@ def stored_value(obj: models.Model, field: models.Field[Any, Any]) -> Any:
         obj.__dict__[alias] = (
             with_stored_values(rows, [field]).values_list(alias, flat=True).first()
         )
-    raw = obj.__dict__[alias]
-    if isinstance(field, JSONPathEncryptedField) and raw is not None:
-        return load_json(raw)
-    return raw
+    return obj.__dict__[alias]
 
 
 def related_stored_value(obj: models.Model, lookup: str, field: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The write-only secret widget: a password input that is always rendered empty, and a checkbox.
+"""The write-only secret widget: a password input (a textarea for multi-line secrets such as PEM
+keys) that is always rendered empty, and a checkbox.
 
 Its template is ``authhero_encrypt/widgets/write_only_secret.html``; the admin's stylesheet
 ``authhero_encrypt/admin.css`` lays the two out on one line.
@@ -14,23 +15,34 @@ __all__ = ["WriteOnlySecretWidget"]
 
 
 class WriteOnlySecretWidget(forms.MultiWidget):
-    """A password input that never renders a value, and a "clear" checkbox beside it."""
+    """A password input that never renders a value, and a "clear" checkbox beside it.
+
+    With ``multiline`` (text fields: PEM keys, certificate bundles, notes) the input is a
+    textarea, which is never rendered with a value either (see :meth:`get_context`).
+    """
 
     template_name = "authhero_encrypt/widgets/write_only_secret.html"
     # One label, for the password input; the checkbox carries its own.
     use_fieldset = False
 
-    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
-        super().__init__(
-            {
-                "": forms.PasswordInput(
-                    attrs={"autocomplete": "new-password", "class": "vTextField"},
-                    render_value=False,
-                ),
-                "clear": forms.CheckboxInput(),
-            },
-            attrs,
-        )
+    def __init__(self, attrs: dict[str, Any] | None = None, *, multiline: bool = False) -> None:
+        secret: forms.Widget
+        if multiline:
+            secret = forms.Textarea(
+                attrs={
+                    "autocomplete": "off",
+                    "spellcheck": "false",
+                    "class": "vLargeTextField authhero-secret-text",
+                    "rows": 6,
+                }
+            )
+        else:
+            secret = forms.PasswordInput(
+                attrs={"autocomplete": "new-password", "class": "vTextField"},
+                render_value=False,
+            )
+        super().__init__({"": secret, "clear": forms.CheckboxInput()}, attrs)
+        self.multiline = multiline
         self.can_clear = True
 
     def decompress(self, value: Any) -> list[Any]:

@@ -21,10 +21,11 @@ from authhero_encrypt.envelope.config import active_provider, provider_named
 from authhero_encrypt.envelope.rotation import EnvelopeRotation
 from authhero_encrypt.exceptions import EncryptionError, InvalidKeyError, MissingKeyError
 from authhero_encrypt.inventory import Target, is_envelope_field, survey
-from authhero_encrypt.keys import get_keyring
+from authhero_encrypt.keys import KeyRing, get_keyring
 from authhero_encrypt.migrate.batches import FieldMigrator, ProgressSink
 from authhero_encrypt.migrate.report import FieldReport, MigrationReport
 from authhero_encrypt.rotation import Rotation
+from authhero_encrypt.status import TableReadError, status
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -134,7 +135,30 @@ def migrate(
             result.fields.append(migrator.run(sink))
         except (KeyboardInterrupt, DatabaseError) as exc:
             _stop(exc, migrator.report, result)
+    if not dry_run:
+        result.remaining = _recount(targets, using, ring)
     return result
+
+
+def _recount(targets: Sequence[str], using: str, ring: KeyRing) -> dict[str, int]:
+    """What is still not under the active key once the run is over, counted as
+    ``encryption_status --require-active-key`` counts it: a process still writing with the old
+    key while the run went past its rows leaves values the run never saw.
+
+    Prefixes tell for every value with a key id; values without one are decrypted (only when
+    the active key has no id and fallback keys are configured: otherwise prefixes tell too).
+    """
+    verify = ring.active is not None and ring.active.id is None and bool(ring.fallbacks)
+    try:
+        report = status(targets, using=using, verify=verify, require_active_key=True)
+    except TableReadError:
+        return {}  # a table the run skipped: what the run did is reported as it is
+    other, unattributed = report.off_active()
+    return {
+        "plaintext": report.plaintext_total,
+        "other_keys": other,
+        "unattributed": unattributed,
+    }
 
 
 def _envelope_target(targets: Sequence[Target]) -> KeyProvider | None:

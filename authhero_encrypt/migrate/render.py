@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.management.base import OutputWrapper
 
+from authhero_encrypt.inventory import NO_KEY_ID
 from authhero_encrypt.migrate.report import OUTCOMES, MigrationReport
 from authhero_encrypt.rotation import Outcome
 
@@ -67,14 +68,14 @@ def render_text(report: MigrationReport) -> list[str]:
     lines: list[str] = []
     write = lines.append
     key = summary["key"]
-    key_text = f"key id {key['key_id']!r}" if key["key_id"] else "the active key (no key id)"
+    key_text = f"key id {key['key_id']!r}" if key["key_id"] else f"the active key {NO_KEY_ID}"
     if summary["dry_run"]:
         write(f"Dry run: nothing was written. Target: {key_text}.")
     else:
         write(f"Migrated to {key_text}, fingerprint {key['fingerprint']}.")
     envelope = summary["envelope"]
     if envelope is not None:
-        kek = f"{envelope['provider']} key {envelope['key_id'] or '(no key id)'}"
+        kek = f"{envelope['provider']} key {envelope['key_id'] or NO_KEY_ID}"
         write(f"Envelope fields: data keys wrapped by {kek}.")
     # The Rewrapped column only where an envelope field was migrated: the enc:v1 report keeps
     # its columns.
@@ -145,7 +146,7 @@ def render_text(report: MigrationReport) -> list[str]:
                 f"{field.label}: {field.left_over:,} row(s) kept changing and were left "
                 f"for a rerun: {shown}" + (f" and {more:,} more" if more else "")
             )
-    if not values["failed"] and not totals["left_over"] and not totals["write_failed"]:
+    if report.ok:
         tail = "would be" if summary["dry_run"] else "is"
         write(f"Every value {tail} under the active key.")
     return lines

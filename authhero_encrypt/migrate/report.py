@@ -120,6 +120,9 @@ class MigrationReport:
     fields: list[FieldReport] = field(default_factory=list)
     excluded: list[Excluded] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # What a recount after a run (not a dry run) found still not under the active key:
+    # ``{"plaintext", "other_keys", "unattributed"}``, those the run reported included.
+    remaining: dict[str, int] | None = None
 
     def totals(self) -> dict[str, Any]:
         """The ``totals`` object of the JSON report."""
@@ -150,6 +153,8 @@ class MigrationReport:
             "fields": [report.as_json() for report in self.fields],
             "totals": self.totals(),
             "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
+            "remaining": self.remaining,
+            "would_write": self.dry_run and bool(self.totals()["written"]),
         }
 
     def problems(self) -> list[str]:
@@ -176,6 +181,26 @@ class MigrationReport:
             problems.append(
                 f"{left_over} row(s) kept changing while they were migrated and were left as "
                 "they were; rerun to finish them"
+            )
+        left = sum((self.remaining or {}).values())
+        # Only when the run itself reported nothing: the recount would count those values
+        # again, and a rerun is asked for already.
+        if left and not problems:
+            assert self.remaining is not None
+            parts = [
+                f"{self.remaining[kind]} {what}"
+                for kind, what in (
+                    ("plaintext", "plaintext"),
+                    ("other_keys", "under other keys"),
+                    ("unattributed", "without a key id no key opened"),
+                )
+                if self.remaining[kind]
+            ]
+            problems.append(
+                f"a recount after the run finds {left} value(s) not under the active key "
+                f"({', '.join(parts)}): written while it ran by processes still configured "
+                "with the previous key settings; deploy the new settings to every process "
+                "and rerun"
             )
         return problems
 

@@ -18,6 +18,7 @@ from authhero_encrypt.exceptions import InvalidKeyError, MissingKeyError
 from authhero_encrypt.inventory import Target, survey
 from authhero_encrypt.status import dialects
 from authhero_encrypt.status.aggregate import ModelCounter
+from authhero_encrypt.status.envelopes import active_envelope_label
 from authhero_encrypt.status.report import KeyStatus, StatusReport, Tally
 from authhero_encrypt.status.verify import Verifier, stream
 
@@ -39,12 +40,15 @@ def status(
     verify: bool = False,
     batch_size: int = 1000,
     progress: Callable[[str], None] | None = None,
+    require_active_key: bool = False,
 ) -> StatusReport:
     """Count the values of every encrypted field and JSON path of the selected models.
 
     ``targets`` are ``app_label`` or ``app_label.Model`` (every installed model by default);
     ``verify`` also decrypts every encrypted value, ``batch_size`` rows at a time where rows are
-    streamed; ``progress`` is called with one line per model (its queries and time).
+    streamed; ``progress`` is called with one line per model (its queries and time);
+    ``require_active_key`` resolves a KMS key alias to the ARN envelope values carry, so that
+    ``report.on_active_key`` can tell which are under it (one KMS call).
 
     Raises ``ValueError`` for a ``batch_size`` below 1 or an unknown database alias,
     ``LookupError`` for an unknown app or model, ``InvalidKeyError`` / ``MissingKeyError`` when
@@ -56,6 +60,7 @@ def status(
         raise ValueError(f"Unknown database alias {using!r}; see settings.DATABASES.")
     found = survey(targets, using=using)
     keys = KeyStatus.load()
+    keys.envelope_active = active_envelope_label(keys.ring, resolve=require_active_key)
     verifier = _verifier(keys) if verify else None
     # The configured key ids let the aggregate query split the encrypted values by key
     # without a second query; without them (no key, broken settings) it is still exact.

@@ -8,11 +8,11 @@ handful of rows per tenant, so reading them costs little.
 Labels (``by_key``), never text a row could hide a secret in:
 
 * ``local:<key id>`` / ``aws-kms:<key ARN>``: a well-formed ``env:v1`` value, by the provider
-  and key id that wrapped its data key (``local:`` alone for a ring key without an id);
+  and key id that wrapped its data key (``local:(no key id)`` for a ring key without an id);
 * ``(malformed)``: text with the ``env:v1:`` prefix that does not parse (nothing of it shown);
 * an ``enc:v1`` value (the column was an ``EncryptedTextField``) by its ``enc:v1`` key label,
-  as in any other column: a bare key id, ``""`` for untagged. It is sealed into ``env:v1`` on
-  the row's next save or by ``encryption_migrate``.
+  as in any other column: a bare key id, ``(no key id)`` for untagged. It is sealed into
+  ``env:v1`` on the row's next save or by ``encryption_migrate``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,18 @@ from authhero_encrypt.envelope.codec import open_value
 from authhero_encrypt.envelope.config import parse_provider, provider_named
 from authhero_encrypt.envelope.format import AWS_KMS, LOCAL
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
+from authhero_encrypt.envelope.format import parse as parse_envelope
+from authhero_encrypt.envelope.providers import LocalProvider
 from authhero_encrypt.envelope.rotation import Kind, classify
+from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.inventory import MALFORMED, UNTAGGED, key_label
 from authhero_encrypt.keys import KeyRing
 
 __all__ = [
+    "active_envelope_label",
     "envelope_kek",
     "envelope_label",
+    "envelope_opener",
     "is_stored_encrypted",
     "label_readable",
     "open_envelope",
@@ -45,7 +50,7 @@ def envelope_label(stored: str, known_ids: tuple[str, ...] = ()) -> str | None:
     plaintext (``""`` included), which is not encrypted."""
     status = classify(stored)
     if status.kind is Kind.ENVELOPE:
-        return f"{status.provider}:{status.key_id}"
+        return f"{status.provider}:{status.key_id or UNTAGGED}"
     if status.kind is Kind.MALFORMED:
         return MALFORMED
     if status.kind is Kind.ENC_V1:
@@ -75,7 +80,7 @@ def label_readable(label: str, ring: KeyRing | None) -> bool | None:
         return True
     if ring is None:
         return False
-    return key_id in ring.by_id if key_id else bool(ring.untagged)
+    return key_id in ring.by_id if key_id != UNTAGGED else bool(ring.untagged)
 
 
 def envelope_kek(ring: KeyRing | None) -> dict[str, Any]:
@@ -91,3 +96,31 @@ def envelope_kek(ring: KeyRing | None) -> dict[str, Any]:
         return {"provider": provider, "key_id": key_id if isinstance(key_id, str) else None}
     active = ring.active if ring is not None else None
     return {"provider": provider, "key_id": None if active is None else (active.id or UNTAGGED)}
+
+
+def active_envelope_label(ring: KeyRing | None, *, resolve: bool = False) -> str | None:
+    """The ``by_key`` label of envelope values wrapped by the active KEK, ``None`` when there
+    is none. A KMS key configured by alias is resolved to its ARN (the label values carry)
+    only with ``resolve``: that is a KMS call, made for ``--require-active-key`` alone."""
+    kek = envelope_kek(ring)
+    provider, key_id = kek["provider"], kek["key_id"]
+    if provider is None or key_id is None:
+        return None
+    if provider == AWS_KMS and resolve and not key_id.startswith("arn:"):
+        try:
+            key_id = provider_named(AWS_KMS).active_key_id()
+        except (ImproperlyConfigured, EncryptionError):
+            return None  # nothing can be shown under it: the gate fails, saying so
+    return f"{provider}:{key_id}"
+
+
+def envelope_opener(stored: str, ring: KeyRing, context: str) -> str | None:
+    """For a local ``env:v1`` value wrapped by a key without an id (which its text cannot
+    tell apart): the fingerprint of the active key when it wrapped the data key, ``""`` when
+    another key did; ``None`` for any other value. Only for values that opened."""
+    envelope = parse_envelope(stored)
+    if envelope.provider != LOCAL or envelope.key_id or ring.active is None:
+        return None
+    if LocalProvider(ring).is_active("", envelope.wrapped, context):
+        return ring.active.fingerprint
+    return ""

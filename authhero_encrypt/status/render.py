@@ -12,6 +12,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 
 from authhero_encrypt.conf import conf
+from authhero_encrypt.envelope.format import AWS_KMS, LOCAL
+from authhero_encrypt.inventory import NO_KEY_ID
 from authhero_encrypt.status.envelopes import envelope_kek
 from authhero_encrypt.status.report import KeyStatus, StatusReport, Tally
 
@@ -40,11 +42,13 @@ def _text(report: StatusReport, write: Write) -> None:
         write("No encrypted fields found in the selected models.")
     else:
         write(f"Encrypted values in database {report.database!r}:\n")
-        # "(empty)" counts the plaintext values that are "": they are in Plaintext too.
-        header = ["Model", "Field", "Path", "Encrypted", "Plaintext", "(empty)", "Null"]
+        # "of which empty" counts the plaintext values that are "": they are in Plaintext too.
+        # "No value": SQL NULL, or for a JSON path no string there (key missing, null, ...).
+        header = ["Model", "Field", "Path", "Encrypted", "Plaintext", "of which empty"]
+        header.append("No value")
         if verify:
             header.append("Failed")
-        header.append("By key")
+        header.append("Encrypted, by key id")
         rows = [header]
         for t in tallies:
             row = [
@@ -58,7 +62,7 @@ def _text(report: StatusReport, write: Write) -> None:
             row.append(_by_key_text(t.by_key))
             rows.append(row)
         total_row = [f"Total ({len(tallies)} fields)", "", ""]
-        total_row += [str(totals[k]) for k in ("encrypted", "plaintext", "empty", "null")]
+        total_row += [str(totals[k]) for k in ("encrypted", "plaintext", "empty", "no_value")]
         if verify:
             total_row.append(str(totals["verify"]["failed"]))
         total_row.append(_by_key_text(Counter(totals["by_key"])))
@@ -81,8 +85,11 @@ def _text(report: StatusReport, write: Write) -> None:
             write(f"Envelope: the provider setting is invalid: {kek['error']}")
         else:
             key_id = kek["key_id"]
-            shown = "(no key id)" if key_id == "" else "(none)" if key_id is None else key_id
-            write(f"Envelope: new data keys are wrapped by {kek['provider']} key {shown}.")
+            if key_id is None:
+                write(f"Envelope: {kek['provider']} has no key to wrap new data keys with.")
+            else:
+                shown = key_id if key_id == NO_KEY_ID else f"id {key_id}"
+                write(f"Envelope: new data keys are wrapped by {kek['provider']} key {shown}.")
     unreadable = totals["unreadable"]
     if unreadable:
         write(
@@ -92,7 +99,25 @@ def _text(report: StatusReport, write: Write) -> None:
         )
     if verify:
         _verify_text(tallies, keys, write)
+    _active_key_text(report, write)
     _advice(totals, keys, write)
+
+
+def _active_key_text(report: StatusReport, write: Write) -> None:
+    other, unattributed = report.off_active()
+    if not other and not unattributed:
+        return
+    write("")
+    if other:
+        write(
+            f"{other} encrypted value(s) are under another key than the active one: run "
+            "`manage.py encryption_migrate` before a key is dropped."
+        )
+    if unattributed:
+        write(
+            f"{unattributed} encrypted value(s) have no key id, and fallback keys are "
+            "configured: only --verify tells whether the active key opens them."
+        )
 
 
 def _key_text(keys: KeyStatus, write: Write) -> None:
@@ -106,11 +131,11 @@ def _key_text(keys: KeyStatus, write: Write) -> None:
         write("Key: ENCRYPTION_KEY is not set; new values are stored as plaintext.")
     else:
         active_id = ring.active.id
-        written = f"key id {active_id!r}" if active_id else "no key id (untagged)"
+        written = f"key id {active_id!r}" if active_id else NO_KEY_ID
         write(f"Key: configured; new values are written with {written}.")
     write(f"  {len(ring.fallbacks)} fallback key(s).")
     for role, key in keys.roles():
-        write(f"  {role:<8}  key id {key.id or '-':<16}  fingerprint {key.fingerprint}")
+        write(f"  {role:<8}  key id {key.id or NO_KEY_ID:<16}  fingerprint {key.fingerprint}")
 
 
 def _verify_text(tallies: Sequence[Tally], keys: KeyStatus, write: Write) -> None:
@@ -130,7 +155,7 @@ def _verify_text(tallies: Sequence[Tally], keys: KeyStatus, write: Write) -> Non
     if opened:
         names = {key.fingerprint: f"{role} key {key.fingerprint}" for role, key in keys.roles()}
         parts = [f"{names.get(fp, fp)}: {n}" for fp, n in opened.most_common()]
-        write(f"  Untagged values open under: {'; '.join(parts)}.")
+        write(f"  Values without a key id open under: {'; '.join(parts)}.")
 
 
 def _advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -> None:
@@ -177,7 +202,13 @@ def _strict_mode_advice(totals: dict[str, Any], keys: KeyStatus, write: Write) -
 
 
 def _by_key_text(by_key: Counter[str]) -> str:
-    if not by_key:
-        return "-"
-    # Every label is a key id, "" or MALFORMED: never other text from a row (see key_label).
-    return ", ".join(f"{key or '(untagged)'}={n}" for key, n in sorted(by_key.items()))
+    # Every label is a key id, NO_KEY_ID or MALFORMED, an envelope one prefixed with its
+    # provider: never other text from a row (see key_label).
+    return ", ".join(f"{_label_text(label)}: {n}" for label, n in sorted(by_key.items()))
+
+
+def _label_text(label: str) -> str:
+    provider, sep, key_id = label.partition(":")
+    if sep and provider in (LOCAL, AWS_KMS):
+        return f"{provider} {key_id}"  # "local 2026-06", "local (no key id)"
+    return label

@@ -16,7 +16,7 @@ from django.core.checks import ERROR
 from authhero_encrypt.checks import check_key_settings
 from authhero_encrypt.envelope.format import AWS_KMS
 from authhero_encrypt.exceptions import InvalidKeyError
-from authhero_encrypt.inventory import UNTAGGED, Excluded, Target, key_label
+from authhero_encrypt.inventory import MALFORMED, UNTAGGED, Excluded, Target, key_label
 from authhero_encrypt.keys import Key, KeyRing, get_keyring
 from authhero_encrypt.status.classify import value_class
 from authhero_encrypt.status.envelopes import envelope_kek, envelope_label, label_readable
@@ -71,7 +71,7 @@ class Tally:
             "encrypted": self.encrypted,
             "plaintext": self.plaintext,
             "empty": self.empty,
-            "null": self.null,
+            "no_value": self.null,
             "by_key": dict(sorted(self.by_key.items())),
         }
         if self.verified:
@@ -91,6 +91,9 @@ class KeyStatus:
 
     ring: KeyRing | None
     errors: list[str]
+    # The by_key label new envelope values get (``local:<id>``, ``aws-kms:<ARN>``); for a KMS
+    # alias only once ``status(require_active_key=True)`` has resolved it.
+    envelope_active: str | None = None
 
     @classmethod
     def load(cls) -> KeyStatus:
@@ -120,6 +123,43 @@ class KeyStatus:
                 unreadable += n
         return unreadable
 
+    def active_label(self) -> str | None:
+        """The by_key label of values under the active key (``None`` without one)."""
+        if self.ring is None or self.ring.active is None:
+            return None
+        return self.ring.active.id or UNTAGGED
+
+    def off_active(self, tally: Tally) -> tuple[int, int]:
+        """``(other, unattributed)``: how many encrypted values of ``tally`` are shown to be under
+        another key than the active one, and how many without a key id it cannot attribute.
+
+        A value without a key id says nothing of its key: while fallback keys are configured it
+        is only known to be under the active key once ``--verify`` has opened it with that key
+        (the active key is tried first, so ``untagged_opened_by`` names it). With no fallback
+        there is no other key it can be under.
+        """
+        active = self.active_label()
+        ring = self.ring
+        other = unattributed = 0
+        envelope_active = self.envelope_active
+        for label, n in tally.by_key.items():
+            if tally.target.is_envelope:
+                # enc:v1 values in an envelope column are sealed on migrate: never done.
+                if envelope_active is None or label != envelope_active:
+                    other += n
+                elif label.endswith(f":{UNTAGGED}") and ring is not None and ring.fallbacks:
+                    other, unattributed = _untagged(tally, n, ring, other, unattributed)
+            elif active is None or label == MALFORMED:
+                other += n
+            elif label == UNTAGGED:
+                if active != UNTAGGED:
+                    other += n  # the active key writes its id: these are older values
+                elif ring is not None and ring.fallbacks:
+                    other, unattributed = _untagged(tally, n, ring, other, unattributed)
+            elif label != active:
+                other += n
+        return other, unattributed
+
     def needs_ring(self, by_key: Counter[str]) -> int:
         """How many of the values counted in ``by_key`` only the key ring can open (all but
         those wrapped by AWS KMS)."""
@@ -143,7 +183,18 @@ class KeyStatus:
             ],
             "errors": self.errors,
             "envelope": envelope_kek(ring),
+            "active_label": self.active_label(),
         }
+
+
+def _untagged(
+    tally: Tally, n: int, ring: KeyRing, other: int, unattributed: int
+) -> tuple[int, int]:
+    # Values without a key id, the active key without one either, and fallback keys that may
+    # have written them: only opening them (--verify) tells which key did.
+    if not tally.verified or ring.active is None:
+        return other, unattributed + n
+    return other + n - tally.untagged_opened_by.get(ring.active.fingerprint, 0), unattributed
 
 
 @dataclass
@@ -202,12 +253,31 @@ class StatusReport:
 
     @property
     def ok(self) -> bool:
-        """What ``--check`` tests: no plaintext left, no value failed to decrypt, and a
+        """What ``--check`` tests: no plaintext left, no value failed to decrypt, no value under
+        a key id that is not configured (or otherwise unreadable by its prefix), and a
         deployment that can open what it stores (valid key settings, and a key whenever
         encrypted values exist)."""
         ring = self.keys.ring
         unusable = ring is None or bool(self.keys.needs_ring(self.by_key) and not ring.untagged)
-        return not (self.plaintext_total or self.failed_total or unusable)
+        return not (self.plaintext_total or self.failed_total or self.unreadable or unusable)
+
+    def off_active(self) -> tuple[int, int]:
+        """``(other, unattributed)`` over every target: encrypted values shown to be under
+        another key than the active one, and values without a key id only ``--verify`` can
+        attribute (see :meth:`KeyStatus.off_active`)."""
+        other = unattributed = 0
+        for tally in self.tallies:
+            o, u = self.keys.off_active(tally)
+            other, unattributed = other + o, unattributed + u
+        return other, unattributed
+
+    @property
+    def on_active_key(self) -> bool:
+        """What ``--require-active-key`` tests on top of :attr:`ok`: every value is encrypted
+        and shown to be under the active key (its key id, or for values without a key id,
+        opened by it under ``--verify`` or the only key configured), so the other keys can go."""
+        other, unattributed = self.off_active()
+        return self.ok and not (other or unattributed or self.keys.active_label() is None)
 
     def totals(self) -> dict[str, Any]:
         """The ``totals`` object of the JSON report."""
@@ -217,10 +287,12 @@ class StatusReport:
             "encrypted": self.encrypted_total,
             "plaintext": self.plaintext_total,
             "empty": self.empty_total,
-            "null": self.null_total,
+            "no_value": self.null_total,
             "by_key": dict(sorted(by_key.items())),
             "unreadable": self.keys.unreadable(by_key),
         }
+        other, unattributed = self.off_active()
+        totals["not_under_active_key"] = {"other_keys": other, "unattributed": unattributed}
         if self.verified:
             totals["verify"] = {"checked": self.checked_total, "failed": self.failed_total}
         return totals
@@ -231,5 +303,6 @@ class StatusReport:
             "key": self.keys.as_json(),
             "fields": [t.as_json() for t in self.tallies],
             "totals": self.totals(),
+            "check": {"ok": self.ok, "on_active_key": self.on_active_key},
             "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
         }

@@ -16,7 +16,7 @@ from authhero_encrypt.inventory import iter_raw_rows, load_json
 from authhero_encrypt.keys import KeyRing
 from authhero_encrypt.status.aggregate import column_of
 from authhero_encrypt.status.classify import values_at
-from authhero_encrypt.status.envelopes import is_stored_encrypted, open_envelope
+from authhero_encrypt.status.envelopes import envelope_opener, is_stored_encrypted, open_envelope
 from authhero_encrypt.status.report import Tally
 
 __all__ = ["FAILED_PKS_SHOWN", "Verifier", "stream"]
@@ -54,6 +54,10 @@ class Verifier:
         try:
             if tally.target.is_envelope and stored.startswith(ENV_PREFIX):
                 open_envelope(tally.target.field, stored)
+                context = getattr(tally.target.field, "context", "")
+                opener = envelope_opener(stored, self.ring, context)
+                if opener:
+                    tally.untagged_opened_by[opener] += 1
                 return
             opener = self.check(stored)
         except DecryptionError as exc:

@@ -14,12 +14,16 @@ The command is built to run against a live database:
   lost connection) leaves nothing half-written, and a rerun finishes the job.
 
 Exit status: 0 when every value ends under the active key; ``CommandError`` (status 1) when a
-value failed to decrypt or a row kept changing underneath, after the summary is printed.
+value failed to decrypt, a row kept changing underneath, the database refused a row, or a
+recount after the run finds values still not under the active key (written meanwhile by a
+process with the old key settings), after the summary is printed. With ``--check`` (which
+implies ``--dry-run``), 1 when the run would write anything, as ``makemigrations --check``.
 The command parses its options and renders; the engine is :mod:`authhero_encrypt.migrate`.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -37,7 +41,8 @@ class Command(BaseCommand):
         "Encrypt legacy plaintext and re-encrypt values under fallback keys with the active "
         "key (ENCRYPTION_KEY / ENCRYPTION_KEY_ID), in small batches that never overwrite a "
         "concurrent change. Safe to stop and rerun. Exits with status 1 when a value fails to "
-        "decrypt (it is left untouched) or a row kept changing (rerun for it). "
+        "decrypt (it is left untouched), a row kept changing (rerun for it), or values are still "
+        "not under the active key after the run; with --check, when it would write anything. "
         f"Reference: {DOCS}."
     )
 
@@ -55,6 +60,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Report what would change and write nothing.",
         )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Exit with status 1 when the run would write anything; implies --dry-run.",
+        )
 
     def handle(
         self,
@@ -63,6 +73,7 @@ class Command(BaseCommand):
         database: str,
         batch_size: int,
         dry_run: bool,
+        check: bool,
         format: str,
         verbosity: int,
         **options: Any,
@@ -80,7 +91,7 @@ class Command(BaseCommand):
                 selectors,
                 using=database,
                 batch_size=batch_size,
-                dry_run=dry_run,
+                dry_run=dry_run or check,
                 progress=progress if live or verbosity >= 2 else None,
                 log=self.stderr.write if verbosity >= 1 else None,
             )
@@ -99,3 +110,5 @@ class Command(BaseCommand):
         problems = report.problems()
         if problems:
             raise CommandError("; ".join(problems) + ".")
+        if check and report.totals()["written"]:
+            sys.exit(1)

@@ -9,8 +9,11 @@ must decrypt) stream the rows in keyset-paginated batches instead, in constant m
 The default run never needs the key: it only looks at prefixes. That is what lets it diagnose a
 deployment whose key settings are broken; the key problem is reported in the key section.
 
-Exit status: 0; with ``--check``, 1 when any plaintext remains (and, with ``--verify``, when any
-value fails to decrypt), after the report is printed, as ``makemigrations --check`` does.
+Exit status: 0; with ``--check``, 1 when any plaintext remains, when values are under a key id
+that is not configured (or fail to decrypt, with ``--verify``), or when the key settings cannot
+open what is stored, after the report is printed, as ``makemigrations --check`` does. With
+``--require-active-key`` (which implies ``--check``), also 1 while any encrypted value is not
+shown to be under the active key: the gate before an old key is dropped.
 The command parses its options and renders; the engine is :mod:`authhero_encrypt.status`.
 """
 
@@ -43,9 +46,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--check",
             action="store_true",
-            help="Exit with status 1 when any plaintext remains, when the key settings are "
-            "invalid, or when encrypted values exist and no key is configured (with --verify: "
-            "also when any value fails to decrypt).",
+            help="Exit with status 1 when any plaintext remains, when values are under a key "
+            "id that is not configured, when the key settings are invalid, or when encrypted "
+            "values exist and no key is configured (with --verify: also when any value fails "
+            "to decrypt).",
+        )
+        parser.add_argument(
+            "--require-active-key",
+            action="store_true",
+            help="As --check, and also exit with status 1 while any encrypted value is not "
+            "under the active key: under a fallback or another key id, or without a key id "
+            "while fallback keys are configured (add --verify to have those opened and "
+            "attributed). Run it before dropping an old key.",
         )
         parser.add_argument(
             "--verify",
@@ -67,6 +79,7 @@ class Command(BaseCommand):
         database: str,
         format: str,
         check: bool,
+        require_active_key: bool,
         verify: bool,
         batch_size: int,
         verbosity: int,
@@ -82,6 +95,7 @@ class Command(BaseCommand):
                 verify=verify,
                 batch_size=batch_size,
                 progress=self.stderr.write if verbosity >= 2 else None,
+                require_active_key=require_active_key,
             )
         except LookupError as exc:
             raise CommandError(str(exc)) from None
@@ -93,5 +107,5 @@ class Command(BaseCommand):
             else:
                 for line in render_text(report):
                     self.stdout.write(line)
-        if check and not report.ok:
+        if (check and not report.ok) or (require_active_key and not report.on_active_key):
             sys.exit(1)

@@ -23,8 +23,9 @@ class Command(BaseCommand):
         if verbosity:
             if created:
                 self.stdout.write(
-                    f"Loaded {created} demo rows, {legacy} of them with legacy plaintext "
-                    "secrets (written raw, as before encryption was switched on)."
+                    f"Loaded {created} demo rows; {legacy} of those rows keep their secrets "
+                    "as legacy plaintext, written raw as before encryption was switched on "
+                    "(encryption_status counts values: a row may hold several)."
                 )
             else:
                 self.stdout.write(f"The {len(DEMO_ROWS)} demo rows are already loaded.")
