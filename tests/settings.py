@@ -90,8 +90,3 @@ def _database() -> dict[str, object]:
 DATABASES = {"default": _database()}
 
 ENCRYPTION_KEY = KEY_A
-
-# The example project's envelope columns (pkcs7, dkim_private_key) are named like AuthHero's, so
-# W301 fires on them; no test database is shared with AuthHero. The W301 tests call the
-# field's check() directly, which this setting does not silence.
-SILENCED_SYSTEM_CHECKS = ["authhero_encrypt.W301"]
