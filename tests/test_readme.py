@@ -184,3 +184,31 @@ def test_install_lines_work_without_pypi():
         text = (ROOT / page).read_text("utf-8")
         assert "pip install 'authhero-encrypt" not in text, page
         assert "pip install authhero-encrypt" not in text, page
+
+
+# Packaging: licence, project URLs, where --help sends the reader
+
+
+def test_the_licence_file_is_in_the_repository_and_declared():
+    licence = (ROOT / "LICENSE").read_text("utf-8")
+    assert licence.startswith("MIT License")
+    assert "Copyright (c) 2026 authhero_encrypt developers" in licence
+    # Read as text: tomllib is Python 3.11+, and the suite runs on 3.10 as well.
+    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
+    assert 'license = "MIT"\nlicense-files = ["LICENSE"]\n' in pyproject
+    urls = pyproject.split("[project.urls]\n")[1].split("\n\n")[0].splitlines()
+    assert urls
+    assert all(re.fullmatch(r'[\w" ]+ = "https://[^"\s]+"', line) for line in urls), urls
+    entry = '[project.entry-points.pytest11]\nauthhero_encrypt = "authhero_encrypt.testing"'
+    assert entry in pyproject
+
+
+@pytest.mark.parametrize("command", ["encryption_status", "encryption_migrate"])
+def test_help_names_where_the_reference_page_is(command):
+    from django.core.management import load_command_class
+
+    parser = load_command_class("authhero_encrypt", command).create_parser("manage.py", command)
+    text = " ".join(parser.format_help().split())
+    assert "the repository" not in text
+    assert re.search(r"docs/\w+\.md in the authhero-encrypt source distribution \(sdist\)", text)
+    assert all((ROOT / page).exists() for page in re.findall(r"docs/\w+\.md", text))
