@@ -3,7 +3,8 @@
 It runs from an empty temporary folder, so ``authhero_encrypt`` can only come from the installed
 wheel, never from the source tree. It writes a one-model Django project there, makes and applies
 its migrations, stores a secret, reads the raw column, renders the admin's template and finds the
-static file: a packaging mistake (a module, template, static file or ``py.typed`` left out of the
+static file, and checks the licence, project URLs and pytest plugin entry point in the installed
+metadata: a packaging mistake (a module, template, static file or ``py.typed`` left out of the
 wheel) fails here even though the editable install used by the test suite would hide it.
 """
 
@@ -111,7 +112,27 @@ def main() -> None:
     get_template("authhero_encrypt/widgets/write_only_secret.html")
     assert finders.find("authhero_encrypt/admin.css"), "admin.css is missing from the wheel"
     call_command("encryption_status", check=True)
+    check_metadata()
     print(f"wheel smoke test passed: {source.parent}")
+
+
+def check_metadata() -> None:
+    """The licence file, the project URLs and the pytest plugin's entry point, as installed."""
+    from importlib import metadata
+
+    dist = metadata.distribution("authhero-encrypt")
+    licence = [path for path in dist.files or () if path.name == "LICENSE"]
+    assert licence, "LICENSE is missing from the wheel"
+    text = licence[0].read_text()
+    assert "MIT License" in text, text[:200]
+    assert "authhero_encrypt developers" in text, text[:200]
+    urls = dist.metadata.get_all("Project-URL") or []
+    assert urls, "no Project-URL in the metadata"
+    assert all("https://" in url for url in urls), urls
+    assert dist.metadata["License-Expression"] == "MIT"
+    (plugin,) = [ep for ep in dist.entry_points if ep.group == "pytest11"]
+    module = plugin.load()
+    assert hasattr(module, "encryption_key"), "the pytest plugin has no encryption_key fixture"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.views.decorators.debug import sensitive_variables
 
@@ -142,17 +143,28 @@ def check_key_for_encrypted_fields(app_configs: Any = None, **kwargs: Any) -> li
 
 
 def check_encryption_enabled(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """W001 (deploy only): encryption is off, so secrets are stored in plaintext."""
+    """W001 (deploy only): encryption is off in a deployment, and W004 is not saying so.
+
+    W004 already reports an unset key whenever models declare encrypted fields, naming them; under
+    ``check --deploy`` W001 would only repeat it. So W001 speaks only where W004 is silent: no
+    model declares an encrypted field yet, or a development setting silences W004 and the same
+    settings are being deployed.
+    """
     key = conf.ENCRYPTION_KEY
-    if key is None or key == "":
-        return [
-            Warning(
-                "ENCRYPTION_KEY is not set: encrypted fields store their values in plaintext.",
-                hint=f"{_KEY_HINT}, kept in a secrets manager, and load it from the environment.",
-                id="authhero_encrypt.W001",
-            )
-        ]
-    return []
+    if key is not None and key != "":
+        return []
+    silenced = "authhero_encrypt.W004" in getattr(settings, "SILENCED_SYSTEM_CHECKS", ())
+    if not silenced and check_key_for_encrypted_fields(app_configs):
+        return []
+    return [
+        Warning(
+            "ENCRYPTION_KEY is not set in this deployment, so every encrypted field stores its "
+            "values in plaintext (W004, which names the fields, is silenced or has none to name).",
+            hint=f"{_KEY_HINT}, kept in a secrets manager, and load it from the environment. "
+            "Silence authhero_encrypt.W004 only in development settings.",
+            id="authhero_encrypt.W001",
+        )
+    ]
 
 
 # Strict mode (authhero_encrypt.fields.strict) ---------------------------------------------------

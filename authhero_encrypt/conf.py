@@ -86,5 +86,10 @@ class Settings:
     def ENCRYPTION_KMS_MAX_ATTEMPTS(self) -> Any:
         return getattr(settings, "ENCRYPTION_KMS_MAX_ATTEMPTS", 3)
 
+    @property
+    def ENCRYPTION_AUTHHERO_TABLES(self) -> Any:
+        # Tables of this project that AuthHero also reads (W301), beyond AuthHero's own names.
+        return getattr(settings, "ENCRYPTION_AUTHHERO_TABLES", ())
+
 
 conf = Settings()

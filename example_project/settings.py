@@ -75,9 +75,3 @@ ENCRYPTION_KEY_FALLBACKS = [
     for entry in os.environ.get("ENCRYPTION_KEY_FALLBACKS", "").split(",")
     if entry.strip()
 ]
-
-# The signing keys and DKIM keys are envelope-encrypted (env:v1), which AuthHero cannot read.
-# W301 warns about that on columns named like AuthHero's (pkcs7, dkim_private_key); this demo
-# database is never shared with AuthHero, so the warning does not apply here. A project whose
-# database AuthHero also reads must keep those columns plaintext or enc:v1 instead.
-SILENCED_SYSTEM_CHECKS = ["authhero_encrypt.W301"]

@@ -95,11 +95,6 @@ DATABASES = {"default": _database()}
 
 ENCRYPTION_KEY = KEY_A
 
-# The example project's envelope columns (pkcs7, dkim_private_key) are named like AuthHero's, so
-# W301 fires on them; no test database is shared with AuthHero. The W301 tests call the
-# field's check() directly, which this setting does not silence.
-SILENCED_SYSTEM_CHECKS = ["authhero_encrypt.W301"]
-
 # tests/test_import_export.py drives the real django-import-export admin (its templates).
 if importlib.util.find_spec("import_export") is not None:
     INSTALLED_APPS.append("import_export")

@@ -184,3 +184,43 @@ def test_admin_check_is_registered():
     with throwaway_site(demo.Client, plain):
         messages = checks.run_checks(tags=[checks.Tags.admin])
     assert [m.id for m in messages if m.obj is plain] == ["authhero_encrypt.W204"]
+
+
+def _messages(admin_class: type[admin.ModelAdmin], model: type[models.Model]) -> list[Any]:
+    with throwaway_site(model, admin_class) as site:
+        return [m for m in check_admin_secrets(sites=[site]) if m.id == "authhero_encrypt.E203"]
+
+
+@pytest.mark.parametrize(
+    ("options", "named", "fix"),
+    [
+        ({"ordering": ["client_secret"]}, "ordering of", "Remove it from ordering"),
+        (
+            {"list_display": ["client_id", "client_secret"]},
+            "sortable list_display of",
+            "Add authhero_encrypt.admin.EncryptedFieldsAdminMixin",
+        ),
+    ],
+)
+def test_e203_names_the_option_that_triggers_it_and_the_fix(options, named, fix):
+    """A converted field listed in list_display: the message says list_display, not ordering,
+    and the hint names the mixin (and sortable_by)."""
+    (message,) = _messages(admin_class("WebhookAdmin", **options), demo.Client)
+    assert str(message.msg).startswith(f"{named} WebhookAdmin has 'client_secret'")
+    assert fix in (message.hint or "")
+    if "list_display" in options:
+        assert "sortable_by" in (message.hint or "")
+        assert "ordering" not in str(message.msg)
+
+
+def test_e203_for_admin_order_field_names_the_column_option():
+    def secret(obj: Any) -> str:
+        return "x"
+
+    secret.admin_order_field = "client_secret"  # type: ignore[attr-defined]
+    options = {"list_display": ["client_id", "secret"], "secret": staticmethod(secret)}
+    hook_admin = admin_class("HookAdmin", EncryptedFieldsAdminMixin, **options)
+    (message,) = _messages(hook_admin, demo.Client)
+    expected = "the admin_order_field of a list_display column of HookAdmin"
+    assert str(message.msg).startswith(expected)
+    assert "admin_order_field" in (message.hint or "")

@@ -254,12 +254,14 @@ def test_same_key_under_two_ids_is_not_a_duplicate():
         assert run_key_checks() == []
 
 
-# W001: encryption off (deploy only)
+# W001: encryption off (deploy only), where W004 does not already say so
+
+W004_SILENCED = [*settings.SILENCED_SYSTEM_CHECKS, "authhero_encrypt.W004"]
 
 
 @pytest.mark.parametrize("key", [None, ""])
-def test_w001_only_with_deploy(key):
-    with override_settings(ENCRYPTION_KEY=key):
+def test_w001_only_with_deploy_and_only_where_w004_is_silent(key):
+    with override_settings(ENCRYPTION_KEY=key, SILENCED_SYSTEM_CHECKS=W004_SILENCED):
         messages = check_encryption_enabled()
         assert ids(messages) == ["authhero_encrypt.W001"]
         assert messages[0].level == checks.WARNING
@@ -269,8 +271,34 @@ def test_w001_only_with_deploy(key):
         assert "authhero_encrypt.W001" in run_check_command(deploy=True)
 
 
+def test_w001_and_w004_never_both_under_deploy():
+    """W004 names the encrypted fields; W001 would repeat it under check --deploy."""
+    with override_settings(ENCRYPTION_KEY=None):
+        assert check_encryption_enabled() == []
+        output = run_check_command(deploy=True)
+    assert "authhero_encrypt.W004" in output
+    assert "authhero_encrypt.W001" not in output
+
+
+def test_w001_when_no_model_declares_an_encrypted_field():
+    auth = [apps.get_app_config("auth")]
+    with override_settings(ENCRYPTION_KEY=None):
+        assert check_key_for_encrypted_fields(app_configs=auth) == []
+        assert ids(check_encryption_enabled(app_configs=auth)) == ["authhero_encrypt.W001"]
+
+
+def test_w001_and_w004_say_different_things():
+    with override_settings(ENCRYPTION_KEY=None):
+        (w004,) = check_key_for_encrypted_fields()
+    with override_settings(ENCRYPTION_KEY=None, SILENCED_SYSTEM_CHECKS=W004_SILENCED):
+        (w001,) = check_encryption_enabled()
+    assert w001.msg != w004.msg
+    assert w001.hint != w004.hint
+    assert "deployment" in w001.msg
+
+
 def test_w001_when_the_setting_is_missing():
-    with override_settings():
+    with override_settings(SILENCED_SYSTEM_CHECKS=W004_SILENCED):
         del settings.ENCRYPTION_KEY
         assert ids(check_encryption_enabled()) == ["authhero_encrypt.W001"]
         assert check_key_settings() == []
@@ -278,12 +306,12 @@ def test_w001_when_the_setting_is_missing():
 
 def test_w001_not_raised_with_a_key():
     assert check_encryption_enabled() == []
-    with override_settings(ENCRYPTION_KEY=KEY_B):
+    with override_settings(ENCRYPTION_KEY=KEY_B, SILENCED_SYSTEM_CHECKS=W004_SILENCED):
         assert check_encryption_enabled() == []
 
 
 def test_w001_does_not_fail_the_check_command():
-    with override_settings(ENCRYPTION_KEY=None):
+    with override_settings(ENCRYPTION_KEY=None, SILENCED_SYSTEM_CHECKS=W004_SILENCED):
         # A warning is printed; SystemCheckError would be raised for an error.
         output = run_check_command(deploy=True)
     assert "authhero_encrypt.W001" in output

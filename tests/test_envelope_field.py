@@ -243,9 +243,7 @@ def test_a_pinned_context_keeps_values_readable_under_a_new_name(raw_column):
     assert stored.startswith("env:v1:")
 
 
-@pytest.mark.parametrize(("table", "column"), [("keys", "pkcs7"), ("domains", "dkim_private_key")])
-@isolate_apps("tests.testapp")
-def test_w301_warns_on_a_column_authhero_reads(table, column):
+def _shared_model(table: str, column: str) -> type[models.Model]:
     class Shared(models.Model):
         secret = EnvelopeEncryptedTextField(db_column=column)
 
@@ -256,9 +254,32 @@ def test_w301_warns_on_a_column_authhero_reads(table, column):
         def __str__(self) -> str:
             return "shared"
 
-    found = Shared._meta.get_field("secret").check()
+    return Shared
+
+
+@pytest.mark.parametrize(("table", "column"), [("keys", "pkcs7"), ("clients", "notes")])
+@isolate_apps("tests.testapp")
+def test_w301_warns_on_a_table_authhero_reads(table, column):
+    found = _shared_model(table, column)._meta.get_field("secret").check()
     assert [message.id for message in found] == ["authhero_encrypt.W301"]
     assert isinstance(found[0], checks.Warning)
+    assert "ENCRYPTION_AUTHHERO_TABLES" in (found[0].hint or "")
+
+
+@pytest.mark.parametrize("column", ["pkcs7", "dkim_private_key"])
+@isolate_apps("tests.testapp")
+def test_w301_ignores_a_column_named_like_authheros_in_a_project_table(column):
+    """A column name proves nothing: a Django table such as app_signingkey is not AuthHero's."""
+    assert _shared_model("billing_signingkey", column)._meta.get_field("secret").check() == []
+
+
+@pytest.mark.parametrize("declared", [["custom_domains"], ("custom_domains",), "custom_domains"])
+@isolate_apps("tests.testapp")
+def test_w301_warns_on_a_table_the_settings_say_authhero_shares(declared):
+    field = _shared_model("custom_domains", "dkim_private_key")._meta.get_field("secret")
+    assert field.check() == []
+    with override_settings(ENCRYPTION_AUTHHERO_TABLES=declared):
+        assert [message.id for message in field.check()] == ["authhero_encrypt.W301"]
 
 
 def test_w301_is_quiet_elsewhere():

@@ -12,7 +12,7 @@ says.
 * ``authhero_encrypt.E202``: ``list_filter`` names encrypted data;
 * ``authhero_encrypt.E203``: ``ordering``, a ``list_display`` column's ``admin_order_field``, or
   (without the mixin, which makes such columns unsortable) a sortable ``list_display`` field names
-  encrypted data;
+  encrypted data; the message names which of the three, and the hint its own fix;
 * ``authhero_encrypt.W204``: the model has encrypted fields but its admin does not use
   ``EncryptedFieldsAdminMixin``, so its pages show the plaintext;
 * ``authhero_encrypt.E205``: ``list_display`` has a lookup such as ``client__client_secret``
@@ -70,7 +70,24 @@ _OPTIONS: dict[str, tuple[type[Error] | type[Warning], str, str, str]] = {
         "E203",
         "the database only holds its ciphertext, so the changelist would refuse to sort by it "
         "(FieldError)",
-        "Order by a plaintext field or JSON key instead, or leave the column out of sortable_by.",
+        "Remove it from ordering and order by a plaintext field or JSON key instead.",
+    ),
+    "admin_order_field": (
+        Error,
+        "E203",
+        "the database only holds its ciphertext, so the changelist would refuse to sort the "
+        "column by it (FieldError)",
+        "Remove admin_order_field from that list_display column, or point it at a plaintext "
+        "field or JSON key.",
+    ),
+    "sortable list_display": (
+        Error,
+        "E203",
+        "a sortable column; the database only holds its ciphertext, so the changelist would "
+        "refuse to sort by it (FieldError)",
+        "Add authhero_encrypt.admin.EncryptedFieldsAdminMixin before ModelAdmin (it shows the "
+        "column as a status badge that does not sort), or set sortable_by to leave the column "
+        "out.",
     ),
 }
 
@@ -104,8 +121,8 @@ def _check_model_admin(model: type[Model], model_admin: ModelAdmin[Any]) -> list
             if target is not None:
                 errors.append(
                     check(
-                        f"{option} of {admin_class.__qualname__} has {lookup!r}, which reaches "
-                        f"{target}: {why}.",
+                        f"{_where(option, lookup)} of {admin_class.__qualname__} has {lookup!r}, "
+                        f"which reaches {target}: {why}.",
                         hint=hint,
                         obj=admin_class,
                         id=f"authhero_encrypt.{code}",
@@ -144,19 +161,32 @@ def _check_model_admin(model: type[Model], model_admin: ModelAdmin[Any]) -> list
 
 def _lookups(model_admin: ModelAdmin[Any]) -> Iterator[tuple[str, list[str]]]:
     yield "search_fields", [name.lstrip("^=@") for name in _strings(model_admin.search_fields)]
-    filters = [filter_lookup(spec) for spec in model_admin.list_filter or ()]
-    yield "list_filter", [name for name in filters if name]
-    ordering = [_order_name(item) for item in model_admin.ordering or ()]
+    yield "list_filter", _names(filter_lookup(spec) for spec in model_admin.list_filter or ())
+    yield "ordering", _names(_order_name(item) for item in model_admin.ordering or ())
+    order_fields: list[str | None] = []
+    sortable_fields: list[str | None] = []
     sortable_by = model_admin.sortable_by
     for display in model_admin.list_display or ():
         column = getattr(model_admin, display, None) if isinstance(display, str) else display
-        ordering.append(_order_name(getattr(column, "admin_order_field", None)))
+        order_fields.append(_order_name(getattr(column, "admin_order_field", None)))
         # A field named in list_display is a sortable column unless the mixin swaps it for a
         # badge or sortable_by leaves it out.
         sortable = sortable_by is None or display in sortable_by
         if column is None and sortable and not isinstance(model_admin, EncryptedFieldsAdminMixin):
-            ordering.append(_order_name(display))
-    yield "ordering", [name for name in ordering if name]
+            sortable_fields.append(_order_name(display))
+    yield "admin_order_field", _names(order_fields)
+    yield "sortable list_display", _names(sortable_fields)
+
+
+def _names(items: Iterable[str | None]) -> list[str]:
+    return [name for name in items if name]
+
+
+def _where(option: str, lookup: str) -> str:
+    """The option as the message names it: the list_display column for admin_order_field."""
+    if option == "admin_order_field":
+        return "the admin_order_field of a list_display column"
+    return option
 
 
 def _strings(items: Any) -> list[str]:

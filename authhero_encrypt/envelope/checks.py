@@ -57,7 +57,8 @@ def check_envelope_settings(app_configs: Any = None, **kwargs: Any) -> list[Chec
         errors.append(
             Error(
                 "ENCRYPTION_ENVELOPE_PROVIDER is 'aws-kms' but boto3 is not installed.",
-                hint="pip install 'authhero-encrypt[aws]'",
+                hint="pip install boto3 (what the package's aws extra installs; from a clone: "
+                "pip install './authhero-encrypt[aws]').",
                 id="authhero_encrypt.E302",
             )
         )

@@ -139,7 +139,7 @@ def _kms_client() -> Any:
         raise KeyProviderError(
             "This needs AWS KMS (ENCRYPTION_ENVELOPE_PROVIDER is 'aws-kms', or the stored value "
             "was wrapped by KMS), but boto3 is not installed. Install it with: "
-            "pip install 'authhero-encrypt[aws]'",
+            "pip install boto3 (what the package's aws extra installs)",
             provider=AWS_KMS,
             code="Boto3Missing",
         ) from exc

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.core import checks
 from django.views.decorators.debug import sensitive_variables
 
+from authhero_encrypt.conf import conf
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.crypto import decrypt_with
 from authhero_encrypt.envelope.codec import open_value, seal
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
 
-__all__ = ["AUTHHERO_COLUMNS", "AUTHHERO_TABLES", "EnvelopeEncryptedTextField"]
+__all__ = ["AUTHHERO_TABLES", "EnvelopeEncryptedTextField", "shared_with_authhero"]
 
-# AuthHero's tables (its document "Encryption at Rest") and the private-key columns it leaves in
-# plaintext: AuthHero reads these itself and does not know the env:v1 format.
+# AuthHero's own table names (its document "Encryption at Rest"): AuthHero reads these itself and
+# does not know the env:v1 format. A column name alone (pkcs7, dkim_private_key) proves nothing:
+# a Django project's table is "app_model", which AuthHero never reads, so W301 looks at the
+# table only, plus the tables the project declares shared in ENCRYPTION_AUTHHERO_TABLES.
 AUTHHERO_TABLES = frozenset(
     {
         "keys",
@@ -38,7 +41,14 @@ AUTHHERO_TABLES = frozenset(
         "migration_sources",
     }
 )
-AUTHHERO_COLUMNS = frozenset({"pkcs7", "dkim_private_key"})
+
+
+def shared_with_authhero(table: str) -> bool:
+    """Whether AuthHero reads ``table``: one of its own names, or one the settings declare."""
+    declared = conf.ENCRYPTION_AUTHHERO_TABLES
+    if isinstance(declared, str):  # a single name given as a string, not a list
+        declared = (declared,)
+    return table in AUTHHERO_TABLES or table in {str(name) for name in declared or ()}
 
 
 def _contextual(source: EncryptionError, error: EncryptionError) -> EncryptionError:
@@ -149,14 +159,15 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
         table = self.model._meta.db_table
-        if table in AUTHHERO_TABLES or self.column in AUTHHERO_COLUMNS:
+        if shared_with_authhero(table):
             errors.append(
                 checks.Warning(
-                    f"{table}.{self.column} looks like a column AuthHero reads, and AuthHero "
-                    "cannot read env:v1 (envelope) values: a database shared with AuthHero "
-                    "would break its reads of this column.",
-                    hint="Use EncryptedTextField (enc:v1) for columns AuthHero reads, or silence "
-                    "authhero_encrypt.W301 if AuthHero does not use this database.",
+                    f"{table}.{self.column} is in a table AuthHero reads, and AuthHero cannot "
+                    "read env:v1 (envelope) values: a database shared with AuthHero would break "
+                    "its reads of this column.",
+                    hint="Use EncryptedTextField (enc:v1) for columns AuthHero reads, or, if "
+                    "AuthHero does not use this table, remove it from ENCRYPTION_AUTHHERO_TABLES "
+                    "(or silence authhero_encrypt.W301).",
                     obj=self,
                     id="authhero_encrypt.W301",
                 )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.core.management.base import CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
-__all__ = ["add_shared_arguments", "check_database"]
+__all__ = ["add_shared_arguments", "check_database", "docs_page"]
+
+
+def docs_page(name: str) -> str:
+    """Where a reference page is, for ``--help``: the package has no public web site yet, and
+    the pages ship in the source distribution, not in the wheel."""
+    return f"docs/{name} in the authhero-encrypt source distribution (sdist) or source tree"
 
 
 def add_shared_arguments(parser: CommandParser, *, verb: str, json_doc: str) -> None:

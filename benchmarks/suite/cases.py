@@ -26,7 +26,6 @@ OURS = "authhero_encrypt"
 PLAIN = "plain"
 CONVERTER_ONLY = "converter-only"
 RECIPE = "recipe"
-LAZY = "ours, decrypt on access (prototype)"
 
 
 @dataclass(frozen=True)
@@ -229,7 +228,6 @@ def client_kind() -> Kind:
         CONVERTER_ONLY: models.PassThroughClient,
         RECIPE: models.RecipeClient,
         OURS: models.OursClient,
-        LAZY: models.LazyClient,
     }
     others = {"read_client_id": "client_id"}
     return Kind("client", "client_secret", _with_peers(found, "Client"), others, "values_list")
@@ -266,7 +264,7 @@ SUMMARY = [
     Work("json.values", "`values()` of that JSON field"),
     Work("json.write", "`bulk_create` of that JSON field"),
 ]
-SUMMARY_LIBRARIES = (CONVERTER_ONLY, RECIPE, OURS, LAZY, models.FERNET, models.MODEL_FIELDS)
+SUMMARY_LIBRARIES = (CONVERTER_ONLY, RECIPE, OURS, models.FERNET, models.MODEL_FIELDS)
 
 
 def _compare(

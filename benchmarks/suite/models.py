@@ -17,7 +17,6 @@ from typing import Any
 from django.db import models
 
 from authhero_encrypt.fields import EncryptedCharField, JSONPathEncryptedField
-from benchmarks.suite.lazy import LazyEncryptedCharField
 from benchmarks.suite.recipe import RecipeCharField, RecipeJSONField
 
 FERNET = "django-fernet-encrypted-fields"
@@ -109,12 +108,6 @@ class RecipeClient(OAuthClient):
 
 class OursClient(OAuthClient):
     client_secret = EncryptedCharField(max_length=100)
-
-
-class LazyClient(OAuthClient):
-    """The prototype of benchmarks/suite/lazy.py: measured, not part of the package."""
-
-    client_secret = LazyEncryptedCharField(max_length=100)
 
 
 class PlainOptions(BenchRow):

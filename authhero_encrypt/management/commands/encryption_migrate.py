@@ -29,11 +29,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authhero_encrypt.exceptions import EncryptionError
-from authhero_encrypt.management.options import add_shared_arguments, check_database
+from authhero_encrypt.management.options import add_shared_arguments, check_database, docs_page
 from authhero_encrypt.migrate import MigrationInterrupted, MigrationStopped, migrate
 from authhero_encrypt.migrate.render import Progress, render_json, render_text
 
-DOCS = "docs/key_rotation.md in the authhero_encrypt repository"
+DOCS = docs_page("key_rotation.md")
 
 
 class Command(BaseCommand):

@@ -25,11 +25,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from authhero_encrypt.exceptions import EncryptionError
-from authhero_encrypt.management.options import add_shared_arguments, check_database
+from authhero_encrypt.management.options import add_shared_arguments, check_database, docs_page
 from authhero_encrypt.status import TableReadError, status
 from authhero_encrypt.status.render import render_json, render_text
 
-DOCS = "docs/encryption_status.md in the authhero_encrypt repository"
+DOCS = docs_page("encryption_status.md")
 
 
 class Command(BaseCommand):
