@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from authhero_encrypt.crypto import decrypt_value, is_encrypted
 from authhero_encrypt.integrations.drf import (
+    EncryptedFieldsOrderingFilter,
     EncryptedFieldsSearchFilter,
     EncryptedFieldsSerializerMixin,
 )
@@ -204,6 +205,24 @@ def test_the_safe_search_skips_encrypted_search_fields(rf):
     )
     response = view.as_view()(rf.get("/", {"search": "needle"}))
     assert [row["label"] for row in response.data] == ["needle"]
+
+
+def test_the_safe_ordering_drops_a_default_ordering_on_secrets(rf):
+    Secret.objects.create(label="b", token="1")
+    Secret.objects.create(label="a", token="2")
+    view = type(
+        "Ordered",
+        (generics.ListAPIView,),
+        {
+            "queryset": Secret.objects.all(),
+            "serializer_class": SecretSerializer,
+            "permission_classes": [],
+            "filter_backends": [EncryptedFieldsOrderingFilter],
+            "ordering": ["-token", "label"],
+        },
+    )
+    response = view.as_view()(rf.get("/"))
+    assert [row["label"] for row in response.data] == ["a", "b"]
 
 
 def test_safe_backends_still_order_search_and_filter_plaintext(api):

@@ -26,7 +26,18 @@ def search_lookup(name: str) -> str:
 
 class EncryptedFieldsOrderingFilter(OrderingFilter):  # type: ignore[misc]
     """``OrderingFilter`` whose valid fields (the default, ``"__all__"`` or listed) leave out
-    every name that reaches encrypted data."""
+    every name that reaches encrypted data; so does the view's ``ordering`` (W501 reports it)."""
+
+    def get_ordering(self, request: Any, queryset: Any, view: Any) -> Any:
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        model = queryset.model
+        return [
+            term
+            for term in ordering
+            if not isinstance(term, str) or secret_reached(model, term.lstrip("-")) is None
+        ]
 
     def get_valid_fields(self, queryset: Any, view: Any, context: Any = None) -> Any:
         fields = super().get_valid_fields(queryset, view, context)
