@@ -163,10 +163,9 @@ def test_the_runbook_is_four_steps_and_names_its_gate():
     assert "Rotating is four steps." in text
     steps = re.findall(r"^\*\*(\d)\. ", text, flags=re.MULTILINE)
     assert steps == ["1", "2", "3", "4"]
-    # The gate before the old key is dropped (the placeholder marks it for the final flag).
+    # The gate before the old key is dropped: it fails while any value is not under the new key.
     gate = text[text.index("**3. ") : text.index("**4. ")]
-    assert "<!-- gate: wt-19a -->" in gate
-    assert "$ python manage.py encryption_status --check" in gate
+    assert "$ python manage.py encryption_status --require-active-key --verify" in gate
 
 
 def test_the_runbook_defines_every_variable_it_uses():

@@ -60,8 +60,8 @@ def check_drf_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMess
                 errors.append(
                     Error(
                         f"REST_FRAMEWORK[{key!r}] names {path}, which cannot be imported: {exc}",
-                        hint="pip install 'authhero-encrypt[drf]' (Django REST framework and "
-                        "django-filter).",
+                        hint="pip install djangorestframework django-filter (what the package's "
+                        "drf extra installs).",
                         id="authhero_encrypt.E506",
                     )
                 )

@@ -34,7 +34,7 @@ try:
 except ImportError as exc:
     raise ImportError(
         "authhero_encrypt.integrations.import_export needs django-import-export: "
-        "pip install 'authhero-encrypt[import-export]'"
+        "pip install django-import-export (what the package's import-export extra installs)"
     ) from exc
 
 from django.core.exceptions import ValidationError

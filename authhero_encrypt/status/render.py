@@ -131,8 +131,8 @@ def _key_text(keys: KeyStatus, write: Write) -> None:
         write("Key: ENCRYPTION_KEY is not set; new values are stored as plaintext.")
     else:
         active_id = ring.active.id
-        written = f"key id {active_id!r}" if active_id else NO_KEY_ID
-        write(f"Key: configured; new values are written with {written}.")
+        written = f"with key id {active_id!r}" if active_id else f"without one, {NO_KEY_ID}"
+        write(f"Key: configured; new values are written {written}.")
     write(f"  {len(ring.fallbacks)} fallback key(s).")
     for role, key in keys.roles():
         write(f"  {role:<8}  key id {key.id or NO_KEY_ID:<16}  fingerprint {key.fingerprint}")

@@ -1,4 +1,4 @@
-"""Django REST framework support (``pip install 'authhero-encrypt[drf]'``).
+"""Django REST framework support (the package's ``drf`` extra).
 
 * :class:`EncryptedFieldsSerializerMixin` for ``ModelSerializer``: secrets write-only (opt-in
   readable with ``Meta.readable_secrets``), JSON documents without their secret paths, typed-in
@@ -20,7 +20,7 @@ try:
 except ImportError as exc:
     raise ImportError(
         "authhero_encrypt.integrations.drf needs Django REST framework: "
-        "pip install 'authhero-encrypt[drf]'"
+        "pip install djangorestframework django-filter (what the package's drf extra installs)"
     ) from exc
 
 from authhero_encrypt.integrations.drf.fields import (

@@ -18,7 +18,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the message is what matters
     raise ImportError(
         "authhero_encrypt.integrations.drf.filtersets needs django-filter: "
-        "pip install 'authhero-encrypt[drf]'"
+        "pip install django-filter (what the package's drf extra installs)"
     ) from exc
 
 from django.db.models.constants import LOOKUP_SEP
