@@ -19,6 +19,7 @@ KEY_SETTINGS = (
     "ENCRYPTION_PAD_PAYLOAD",
 )
 ENVELOPE_SETTINGS = (
+    "ENCRYPTION_ENVELOPE_PROVIDERS",
     "ENCRYPTION_ENVELOPE_PROVIDER",
     "ENCRYPTION_ENVELOPE_CACHE_SIZE",
     "ENCRYPTION_ENVELOPE_CACHE_TTL",
@@ -47,7 +48,16 @@ class Settings:
     def ENCRYPTION_PAD_PAYLOAD(self) -> Any:
         return getattr(settings, "ENCRYPTION_PAD_PAYLOAD", False)
 
-    # Envelope encryption (authhero_encrypt.envelope); validated by its system checks E301-E305.
+    # Envelope encryption (authhero_encrypt.envelope); validated by its system checks E301-E309.
+
+    @property
+    def ENCRYPTION_ENVELOPE_PROVIDERS(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_PROVIDERS", None)
+
+    def explicitly_set(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """Those of the settings ``names`` the project sets, with their values (deprecated
+        settings warn only when they are set, not because they have a default)."""
+        return {name: getattr(settings, name) for name in names if hasattr(settings, name)}
 
     @property
     def ENCRYPTION_ENVELOPE_PROVIDER(self) -> Any:

@@ -27,6 +27,27 @@ DUMMY_CREDENTIALS = {
 }
 
 
+AWS_KMS_BACKEND = "authhero_encrypt.envelope.backends.aws_kms.AwsKmsKeyProvider"
+
+
+def kms_providers(endpoint: str, key_id: str | None, **options: Any) -> dict[str, Any]:
+    """``ENCRYPTION_ENVELOPE_PROVIDERS`` with an ``aws-kms`` entry for the server at
+    ``endpoint``: one attempt per call and a 2-second timeout unless ``options`` say more."""
+    return {
+        "aws-kms": {
+            "BACKEND": AWS_KMS_BACKEND,
+            "OPTIONS": {
+                "key_id": key_id,
+                "region": REGION,
+                "endpoint_url": endpoint,
+                "max_attempts": 1,
+                "timeout": 2,
+                **options,
+            },
+        }
+    }
+
+
 def require(module: str, extra: str) -> None:
     """Skip (outside CI) or fail (under CI=true) when ``module`` cannot be imported."""
     if importlib.util.find_spec(module) is not None:

@@ -25,23 +25,20 @@ from authhero_encrypt.exceptions import DecryptionError, KeyProviderError, Missi
 from authhero_encrypt.migrate import migrate
 from authhero_encrypt.rotation import Outcome
 from tests.keys import SAMPLE_PEM
-from tests.kms_server import DUMMY_CREDENTIALS, REGION, MotoServer, StubKms, require
+from tests.kms_server import (
+    DUMMY_CREDENTIALS,
+    REGION,
+    MotoServer,
+    StubKms,
+    kms_providers,
+    require,
+)
 from tests.testapp.models import PrivateKey
 
 pytestmark = pytest.mark.django_db
 
 PEM = SAMPLE_PEM
 TABLE = PrivateKey._meta.db_table
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    require("boto3", "aws")
-    require("moto", "kms-test")
-    require("flask_cors", "kms-test")
-    server = MotoServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -61,14 +58,9 @@ def kms_key(moto: MotoServer, aws_env: None) -> str:
 
 
 def kms_settings(endpoint: str, key_id: str | None, **extra: Any) -> override_settings:
+    providers = kms_providers(endpoint, key_id, max_attempts=extra.pop("attempts", 1))
     return override_settings(
-        ENCRYPTION_ENVELOPE_PROVIDER="aws-kms",
-        ENCRYPTION_KMS_KEY_ID=key_id,
-        ENCRYPTION_KMS_REGION=REGION,
-        ENCRYPTION_KMS_ENDPOINT_URL=endpoint,
-        ENCRYPTION_KMS_MAX_ATTEMPTS=extra.pop("attempts", 1),
-        ENCRYPTION_KMS_TIMEOUT=2,
-        **extra,
+        ENCRYPTION_ENVELOPE_PROVIDER="aws-kms", ENCRYPTION_ENVELOPE_PROVIDERS=providers, **extra
     )
 
 
@@ -168,7 +160,7 @@ def test_a_wrong_configured_key_id_refuses_writes_and_writes_nothing(moto, aws_e
         PrivateKey.objects.create(name="signing", pem=PEM)
     assert caught.value.code == "NotFoundException"
     assert "Cannot store testapp.PrivateKey.pem (nothing was written)" in str(caught.value)
-    assert "check ENCRYPTION_KMS_KEY_ID" in str(caught.value)
+    assert "check the key_id and region OPTIONS" in str(caught.value)
     assert PrivateKey.objects.count() == 0
 
 
@@ -188,7 +180,7 @@ def test_missing_key_id_refuses_writes_but_reads_still_work(aws, moto):
     with kms_settings(moto.url, None):
         assert PrivateKey.objects.get(pk=row.pk).pem == PEM
         with (
-            pytest.raises(MissingKeyError, match="ENCRYPTION_KMS_KEY_ID is not set"),
+            pytest.raises(MissingKeyError, match="has no key_id in its OPTIONS"),
             transaction.atomic(),
         ):
             PrivateKey.objects.create(name="other", pem=PEM)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from authhero_encrypt.envelope.backends.base import KeyProvider
 from authhero_encrypt.envelope.format import (
     DEK_BYTES,
     IV_BYTES,
@@ -15,9 +16,9 @@ from authhero_encrypt.envelope.format import (
     parse,
     seal_payload,
 )
-from authhero_encrypt.envelope.providers import KeyProvider
+from authhero_encrypt.exceptions import DecryptionError
 
-__all__ = ["Resolver", "open_value", "seal"]
+__all__ = ["Resolver", "open_value", "resolve_for", "seal"]
 
 Resolver = Callable[[str], KeyProvider]
 """Returns the provider for a stored provider name (values may predate the active provider)."""
@@ -43,13 +44,30 @@ def seal(
     if iv is None:
         iv = os.urandom(IV_BYTES)
     key_id, wrapped = provider.wrap(dek, context)
+    if not provider.key_id_valid(key_id):
+        raise ValueError(f"Provider {provider.name!r} returned a key id outside its pattern.")
     payload = seal_payload(dek, plaintext, context, iv)
     return compose(Envelope(provider.name, key_id, wrapped, payload))
 
 
+def resolve_for(resolve: Resolver, envelope: Envelope) -> KeyProvider:
+    """The provider of ``envelope``, once it is shown to be the one the value names and the key
+    id one it writes (a resolver handing out one provider for every name must not open a value
+    whose provider field was altered)."""
+    provider = resolve(envelope.provider)
+    if provider.name != envelope.provider or not provider.key_id_valid(envelope.key_id):
+        raise DecryptionError(
+            f"The stored value names envelope provider {envelope.provider!r} with a key id that "
+            "provider does not write; it was corrupted or was never written by this codec.",
+            key_id=envelope.key_id or None,
+        )
+    return provider
+
+
 def open_envelope(resolve: Resolver, envelope: Envelope, context: str) -> str:
     """The plaintext of a parsed envelope: unwrap its DEK, then open its payload."""
-    dek = resolve(envelope.provider).unwrap(envelope.key_id, envelope.wrapped, context)
+    provider = resolve_for(resolve, envelope)
+    dek = provider.unwrap(envelope.key_id, envelope.wrapped, context)
     return open_payload(dek, envelope.payload, context, key_id=envelope.key_id or None)
 
 

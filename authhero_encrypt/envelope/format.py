@@ -2,10 +2,13 @@
 
 A stored value is ``env:v1:<provider>:<key id>:<wrapped DEK>:<payload>``:
 
-* ``provider`` names the key-encryption-key (KEK) provider that wrapped the data key: ``local``
-  (a key of the ``ENCRYPTION_KEY`` ring) or ``aws-kms``;
-* ``key id`` names the KEK: a ring key id (empty for a key without an id) or a KMS key ARN,
-  which holds ``:`` itself, so the fields are split from both ends (base64url has no ``:``);
+* ``provider`` names the key-encryption-key (KEK) provider that wrapped the data key: an entry
+  of ``ENCRYPTION_ENVELOPE_PROVIDERS`` (``local``, a key of the ``ENCRYPTION_KEY`` ring, and
+  ``aws-kms`` by default), of the alphabet :data:`PROVIDER_NAME`;
+* ``key id`` names the KEK: a ring key id (empty for a key without an id), a KMS key ARN or
+  another provider's id; it may hold ``:``, so the fields are split from both ends (base64url
+  has no ``:``). ``local`` and ``aws-kms`` key ids follow their own rules here; other providers'
+  ids are checked against :data:`GENERIC_KEY_ID`, then against the provider's own pattern;
 * ``wrapped DEK`` and ``payload`` are unpadded, canonical base64url. The payload is ``iv (12
   bytes) || ciphertext || GCM tag (16 bytes)``: the UTF-8 plaintext sealed with AES-256-GCM
   under a fresh random 256-bit data key (DEK), with the associated data :func:`payload_aad`.
@@ -41,9 +44,12 @@ from authhero_encrypt.exceptions import DecryptionError
 
 __all__ = [
     "DEK_BYTES",
+    "GENERIC_KEY_ID",
     "IV_BYTES",
+    "KMS_KEY_ID",
     "PREFIX",
     "PROVIDERS",
+    "PROVIDER_NAME",
     "Envelope",
     "check_context",
     "compose",
@@ -60,7 +66,11 @@ IV_BYTES = 12
 TAG_BYTES = 16
 LOCAL = "local"
 AWS_KMS = "aws-kms"
-PROVIDERS = (LOCAL, AWS_KMS)
+PROVIDERS = (LOCAL, AWS_KMS)  # the names configured by default
+# What the format can carry: a provider name never holds ``:`` (it ends the first field); a key
+# id may, since the key id, wrapped key and payload fields are split from the right.
+PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+GENERIC_KEY_ID = re.compile(r"[A-Za-z0-9:/_.@+=-]{0,256}")
 # The local wrap is AES-256-GCM of the 32-byte DEK: iv || 32 bytes || tag.
 LOCAL_WRAPPED_BYTES = IV_BYTES + DEK_BYTES + TAG_BYTES
 # The largest ciphertext blob KMS returns (its documented CiphertextBlob limit).
@@ -68,8 +78,8 @@ MAX_WRAPPED_BYTES = 6144
 # Ring key ids (see authhero_encrypt.keys); empty for a ring key without an id.
 _LOCAL_KEY_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
 # KMS key ARNs (arn:aws:kms:region:account:key/uuid) and key ids; never empty.
-_KMS_KEY_ID = re.compile(r"[A-Za-z0-9:/_.-]{1,256}")
-_KEY_ID_RULES = {LOCAL: _LOCAL_KEY_ID, AWS_KMS: _KMS_KEY_ID}
+KMS_KEY_ID = re.compile(r"[A-Za-z0-9:/_.-]{1,256}")
+_KEY_ID_RULES = {LOCAL: _LOCAL_KEY_ID, AWS_KMS: KMS_KEY_ID}
 _PAYLOAD_LABEL = b"authhero_encrypt env:v1 payload\x00"
 
 
@@ -120,20 +130,21 @@ def _decode(text: str, what: str) -> bytes:
 def parse(stored: str) -> Envelope:
     """Split ``stored`` into its fields, refusing anything but the canonical form.
 
-    Raises :class:`DecryptionError` for a value without the prefix, an unknown provider, a key
-    id the provider could not have written, non-canonical base64url, or a wrapped DEK or payload
-    of an impossible length. The message never repeats the text.
+    Raises :class:`DecryptionError` for a value without the prefix, a provider name outside
+    :data:`PROVIDER_NAME`, a key id the provider could not have written, non-canonical
+    base64url, or a wrapped DEK or payload of an impossible length. The message never repeats
+    the text.
     """
     if not stored.startswith(PREFIX):
         raise DecryptionError("The value does not start with env:v1: and is not an envelope.")
     provider, sep, rest = stored[len(PREFIX) :].partition(":")
-    if not sep or provider not in _KEY_ID_RULES:
-        raise _malformed(f"its provider is not one of {', '.join(PROVIDERS)}")
+    if not sep or not PROVIDER_NAME.fullmatch(provider):
+        raise _malformed("its provider name is not one a provider can have")
     head, sep, payload_text = rest.rpartition(":")
     key_id, sep2, wrapped_text = head.rpartition(":")
     if not sep or not sep2:
         raise _malformed("it lacks a field (provider:key id:wrapped key:payload)")
-    if not _KEY_ID_RULES[provider].fullmatch(key_id):
+    if not _KEY_ID_RULES.get(provider, GENERIC_KEY_ID).fullmatch(key_id):
         raise _malformed(f"its key id is not one the {provider} provider writes")
     wrapped = _decode(wrapped_text, "wrapped data key")
     payload = _decode(payload_text, "payload")
@@ -150,9 +161,9 @@ def parse(stored: str) -> Envelope:
 
 def compose(envelope: Envelope) -> str:
     """The stored text of ``envelope``; ``parse(compose(e)) == e`` for every valid envelope."""
-    if envelope.provider not in _KEY_ID_RULES:
-        raise ValueError(f"Unknown envelope provider {envelope.provider!r}.")
-    if not _KEY_ID_RULES[envelope.provider].fullmatch(envelope.key_id):
+    if not PROVIDER_NAME.fullmatch(envelope.provider):
+        raise ValueError(f"{envelope.provider!r} cannot be stored as a provider name.")
+    if not _KEY_ID_RULES.get(envelope.provider, GENERIC_KEY_ID).fullmatch(envelope.key_id):
         raise ValueError(f"Key id {envelope.key_id!r} cannot be stored for {envelope.provider}.")
     return (
         f"{PREFIX}{envelope.provider}:{envelope.key_id}:"

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.crypto import decrypt_with
-from authhero_encrypt.envelope.codec import Resolver, seal
+from authhero_encrypt.envelope.backends.base import KeyProvider
+from authhero_encrypt.envelope.codec import Resolver, resolve_for, seal
 from authhero_encrypt.envelope.format import (
     PREFIX,
     Envelope,
@@ -24,7 +25,6 @@ from authhero_encrypt.envelope.format import (
     open_payload,
     parse,
 )
-from authhero_encrypt.envelope.providers import KeyProvider
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
 from authhero_encrypt.keys import KeyRing
 from authhero_encrypt.rotation import Outcome, RowsRotation
@@ -53,6 +53,10 @@ def rewrap(
       ``Decrypt`` with the old key); ``target`` wraps with the new KEK;
     * when the value is already wrapped by ``target``'s active key, ``stored`` itself is
       returned (the same object, so ``result is stored`` tells "unchanged");
+    * when ``target`` is the value's own provider and rewraps server-side
+      (``supports_rewrap``, as Vault Transit does), the wrapped key is sent to it and the data
+      key never enters this process; the payload is then not opened (``verify`` does not apply:
+      ``encryption_status --verify`` opens values);
     * otherwise the DEK is unwrapped, the payload is opened with it to prove the value is whole
       (``verify=True``, the default; it costs one AES-GCM pass and no KMS call), the DEK is
       wrapped by ``target``, and the new text is returned. Its payload field is byte for byte the
@@ -67,7 +71,11 @@ def rewrap(
         envelope.key_id, envelope.wrapped, context
     ):
         return stored
-    dek = resolve(envelope.provider).unwrap(envelope.key_id, envelope.wrapped, context)
+    if envelope.provider == target.name and target.supports_rewrap:
+        key_id, wrapped = target.rewrap(envelope.key_id, envelope.wrapped, context)
+        return compose(Envelope(target.name, key_id, wrapped, envelope.payload))
+    source = resolve_for(resolve, envelope)
+    dek = source.unwrap(envelope.key_id, envelope.wrapped, context)
     if verify:
         open_payload(dek, envelope.payload, context, key_id=envelope.key_id or None)
     key_id, wrapped = target.wrap(dek, context)

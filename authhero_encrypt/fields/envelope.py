@@ -12,8 +12,8 @@ from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.crypto import decrypt_with
 from authhero_encrypt.envelope.codec import open_value, seal
 from authhero_encrypt.envelope.config import active_provider, provider_named
-from authhero_encrypt.envelope.format import LOCAL, check_context
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
+from authhero_encrypt.envelope.format import check_context
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
 from authhero_encrypt.keys import get_keyring
@@ -98,7 +98,7 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type
         if value.startswith(ENC_V1_PREFIX):
             value = decrypt_with(get_keyring(), value)
         provider = active_provider()
-        if provider.name == LOCAL and get_keyring().active is None:
+        if not provider.enabled():
             return value  # encryption is off (no ENCRYPTION_KEY), as for the other fields
         return seal(provider, value, context)
 

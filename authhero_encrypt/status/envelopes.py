@@ -7,8 +7,9 @@ handful of rows per tenant, so reading them costs little.
 
 Labels (``by_key``), never text a row could hide a secret in:
 
-* ``local:<key id>`` / ``aws-kms:<key ARN>``: a well-formed ``env:v1`` value, by the provider
-  and key id that wrapped its data key (``local:`` alone for a ring key without an id);
+* ``<provider>:<key id>`` (``local:k2``, ``aws-kms:<key ARN>``, ``vault:authhero:v3``): a
+  well-formed ``env:v1`` value, by the provider and key id that wrapped its data key (``local:``
+  alone for a ring key without an id; a Vault key id carries the Transit key version);
 * ``(malformed)``: text with the ``env:v1:`` prefix that does not parse (nothing of it shown);
 * an ``enc:v1`` value (the column was an ``EncryptedTextField``) by its ``enc:v1`` key label,
   as in any other column: a bare key id, ``""`` for untagged. It is sealed into ``env:v1`` on
@@ -25,8 +26,9 @@ from authhero_encrypt.conf import conf
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.envelope.codec import open_value
 from authhero_encrypt.envelope.config import parse_provider, provider_named
-from authhero_encrypt.envelope.format import AWS_KMS, LOCAL
+from authhero_encrypt.envelope.format import LOCAL, PROVIDER_NAME
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
+from authhero_encrypt.envelope.registry import load_backend, provider_entries
 from authhero_encrypt.envelope.rotation import Kind, classify
 from authhero_encrypt.inventory import MALFORMED, UNTAGGED, key_label
 from authhero_encrypt.keys import KeyRing
@@ -34,6 +36,7 @@ from authhero_encrypt.keys import KeyRing
 __all__ = [
     "envelope_kek",
     "envelope_label",
+    "is_remote_label",
     "is_stored_encrypted",
     "label_readable",
     "open_envelope",
@@ -64,30 +67,50 @@ def open_envelope(field: Any, stored: str) -> None:
     open_value(provider_named, stored, field.context)
 
 
+def _envelope_provider(label: str) -> str | None:
+    """The provider an envelope label names; ``None`` for an ``enc:v1`` or malformed label
+    (``enc:v1`` key ids never hold ``:``)."""
+    provider, sep, _key_id = label.partition(":")
+    return provider if sep and PROVIDER_NAME.fullmatch(provider) else None
+
+
+def is_remote_label(label: str) -> bool:
+    """Whether ``label`` counts envelope values a provider other than the key ring opens."""
+    provider = _envelope_provider(label)
+    return provider is not None and provider != LOCAL
+
+
 def label_readable(label: str, ring: KeyRing | None) -> bool | None:
     """Whether the configured keys can open the envelope values under ``label``, as far as the
-    label tells: ``None`` when it is not an envelope label, ``True`` for ``aws-kms`` (only KMS
-    can tell: ``--verify`` asks it)."""
-    provider, sep, key_id = label.partition(":")
-    if not sep or provider not in (LOCAL, AWS_KMS):
+    label tells: ``None`` when it is not an envelope label, ``False`` for a provider no entry
+    configures, ``True`` for another provider than ``local`` (only its server can tell:
+    ``--verify`` asks it)."""
+    provider = _envelope_provider(label)
+    if provider is None:
         return None
-    if provider == AWS_KMS:
-        return True
+    key_id = label[len(provider) + 1 :]
+    if provider != LOCAL:
+        try:
+            return provider in provider_entries(warn=False)
+        except ImproperlyConfigured:
+            return False
     if ring is None:
         return False
     return key_id in ring.by_id if key_id else bool(ring.untagged)
 
 
 def envelope_kek(ring: KeyRing | None) -> dict[str, Any]:
-    """The KEK new envelope values are wrapped by, from the settings alone (no KMS call):
-    ``{"provider", "key_id"}`` (``key_id`` as configured: for aws-kms an alias stays an alias),
-    or ``{"provider": None, "error": ...}`` when the provider setting is invalid."""
+    """The KEK new envelope values are wrapped by, from the settings alone (no server call):
+    ``{"provider", "key_id"}`` (``key_id`` as configured: for aws-kms an alias stays an alias,
+    for Vault the Transit key name), or ``{"provider": None, "error": ...}`` when the provider
+    settings are invalid."""
     try:
-        provider = parse_provider(conf.ENCRYPTION_ENVELOPE_PROVIDER)
-    except ImproperlyConfigured as exc:  # manage.py check reports it as E301
+        entries = provider_entries(warn=False)
+        provider = parse_provider(conf.ENCRYPTION_ENVELOPE_PROVIDER, entries)
+        if provider != LOCAL:
+            key_id = load_backend(provider, entries[provider]).configured_key_id()
+            return {"provider": provider, "key_id": key_id}
+    except ImproperlyConfigured as exc:  # manage.py check reports it (E301, E306-E308)
         return {"provider": None, "key_id": None, "error": str(exc)}
-    if provider == AWS_KMS:
-        key_id = conf.ENCRYPTION_KMS_KEY_ID
-        return {"provider": provider, "key_id": key_id if isinstance(key_id, str) else None}
     active = ring.active if ring is not None else None
     return {"provider": provider, "key_id": None if active is None else (active.id or UNTAGGED)}
