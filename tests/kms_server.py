@@ -64,6 +64,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """Terminate a server this test run started (killed if it does not stop in 10 seconds)."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class MotoServer:
     """``python -m moto.server`` on 127.0.0.1, started and stopped by the tests."""
 
@@ -91,13 +102,7 @@ class MotoServer:
         raise RuntimeError("moto_server did not start listening within 30 seconds")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def client(self) -> Any:
         import boto3

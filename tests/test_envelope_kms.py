@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
@@ -24,6 +24,7 @@ from authhero_encrypt.envelope.rotation import rewrap
 from authhero_encrypt.exceptions import DecryptionError, KeyProviderError, MissingKeyError
 from authhero_encrypt.migrate import migrate
 from authhero_encrypt.rotation import Outcome
+from tests.envelope_rows import raw, write_raw
 from tests.keys import SAMPLE_PEM
 from tests.kms_server import (
     DUMMY_CREDENTIALS,
@@ -68,21 +69,6 @@ def kms_settings(endpoint: str, key_id: str | None, **extra: Any) -> override_se
 def aws(moto: MotoServer, kms_key: str) -> Iterator[str]:
     with kms_settings(moto.url, kms_key):
         yield kms_key
-
-
-def raw(pk: object, column: str = "pem") -> Any:
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {qn(column)} FROM {qn(TABLE)} WHERE {qn('id')} = %s", [pk])
-        return cursor.fetchone()[0]
-
-
-def write_raw(pk: object, column: str, value: str) -> None:
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(TABLE)} SET {qn(column)} = %s WHERE {qn('id')} = %s", [value, pk]
-        )
 
 
 def count_calls(operation: str) -> list[str]:
