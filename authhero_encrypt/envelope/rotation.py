@@ -154,11 +154,13 @@ class EnvelopeRotation:
         self.ring = ring
         self.context = check_context(context)
 
-    def value(self, stored: str) -> tuple[Outcome, str, str | None]:
-        """``(outcome, text to store, reason it failed or None)`` for one stored string."""
+    def value(self, stored: str, context: str | None = None) -> tuple[Outcome, str, str | None]:
+        """``(outcome, text to store, reason it failed or None)`` for one stored string;
+        ``context`` is the row's, for a field whose context is per row."""
+        context = self.context if context is None else check_context(context)
         try:
             if stored.startswith(PREFIX):
-                text = rewrap(stored, self.context, resolve=self.resolve, target=self.target)
+                text = rewrap(stored, context, resolve=self.resolve, target=self.target)
                 if text is stored:
                     return Outcome.UNCHANGED, stored, None
                 return Outcome.REWRAPPED, text, None
@@ -166,17 +168,22 @@ class EnvelopeRotation:
                 plaintext, outcome = decrypt_with(self.ring, stored), Outcome.REENCRYPTED
             else:
                 plaintext, outcome = stored, Outcome.ENCRYPTED
-            return outcome, seal(self.target, plaintext, self.context), None
+            return outcome, seal(self.target, plaintext, context), None
         except EncryptionError as exc:
             return Outcome.FAILED, stored, str(exc)
+
+    def contexts(self, row_keys: Sequence[K]) -> dict[K, str]:
+        """The context of each row (the field's, unless a subclass knows them per row)."""
+        return {}
 
     def rows(self, rows: Sequence[tuple[K, str | None]]) -> RowsRotation[K]:
         """Rotate the stored value of each ``(key, stored)`` row; ``None`` (SQL NULL) is skipped."""
         result: RowsRotation[K] = RowsRotation([], 0, [])
+        contexts = self.contexts([row_key for row_key, stored in rows if stored is not None])
         for row_key, stored in rows:
             if stored is None:
                 continue
-            outcome, text, reason = self.value(stored)
+            outcome, text, reason = self.value(stored, contexts.get(row_key))
             if reason is not None:
                 result.failures.append((row_key, reason))
             elif outcome is Outcome.UNCHANGED:

@@ -61,10 +61,16 @@ def is_stored_encrypted(stored: str) -> bool:
     return stored.startswith((ENV_PREFIX, ENC_V1_PREFIX))
 
 
-def open_envelope(field: Any, stored: str) -> None:
-    """Open one ``env:v1`` value of ``field`` (unwrap, then authenticate its payload); raises
-    ``DecryptionError`` (or ``MissingKeyError``, ``KeyProviderError``) when it does not open."""
-    open_value(provider_named, stored, field.context)
+def open_envelope(field: Any, stored: str, pk: Any = None, using: str = "default") -> None:
+    """Open one ``env:v1`` value of ``field`` in row ``pk`` (unwrap, then authenticate its
+    payload); raises ``DecryptionError`` (or ``MissingKeyError``, ``KeyProviderError``) when it
+    does not open. A field with a per-row context loads the row (without the field) to ask its
+    ``envelope_context`` function."""
+    context = field.context
+    if getattr(field, "row_context", None) is not None:
+        manager = field.model._base_manager.using(using).defer(field.attname)
+        context = field.context_for(manager.get(pk=pk))
+    open_value(provider_named, stored, context)
 
 
 def _envelope_provider(label: str) -> str | None:
