@@ -23,6 +23,7 @@ ENVELOPE_SETTINGS = (
     "ENCRYPTION_ENVELOPE_PROVIDER",
     "ENCRYPTION_ENVELOPE_CACHE_SIZE",
     "ENCRYPTION_ENVELOPE_CACHE_TTL",
+    "ENCRYPTION_ENVELOPE_WRITE_CACHE",
     "ENCRYPTION_KMS_KEY_ID",
     "ENCRYPTION_KMS_REGION",
     "ENCRYPTION_KMS_ENDPOINT_URL",
@@ -70,6 +71,10 @@ class Settings:
     @property
     def ENCRYPTION_ENVELOPE_CACHE_TTL(self) -> Any:
         return getattr(settings, "ENCRYPTION_ENVELOPE_CACHE_TTL", 300)
+
+    @property
+    def ENCRYPTION_ENVELOPE_WRITE_CACHE(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_WRITE_CACHE", None)
 
     @property
     def ENCRYPTION_KMS_KEY_ID(self) -> Any:

@@ -13,7 +13,12 @@ from django.core.checks import CheckMessage, Error, Warning
 from django.core.exceptions import ImproperlyConfigured
 
 from authhero_encrypt.conf import conf
-from authhero_encrypt.envelope.config import parse_cache_size, parse_cache_ttl, parse_provider
+from authhero_encrypt.envelope.config import (
+    parse_cache_size,
+    parse_cache_ttl,
+    parse_provider,
+    parse_write_cache,
+)
 from authhero_encrypt.envelope.registry import (
     BackendImportError,
     legacy_message,
@@ -30,6 +35,7 @@ def _cache_errors() -> list[CheckMessage]:
     for parse, value in (
         (parse_cache_size, conf.ENCRYPTION_ENVELOPE_CACHE_SIZE),
         (parse_cache_ttl, conf.ENCRYPTION_ENVELOPE_CACHE_TTL),
+        (parse_write_cache, conf.ENCRYPTION_ENVELOPE_WRITE_CACHE),
     ):
         try:
             parse(value)

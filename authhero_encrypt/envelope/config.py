@@ -18,6 +18,7 @@ from authhero_encrypt.conf import ENVELOPE_SETTINGS, KEY_SETTINGS, conf
 from authhero_encrypt.envelope.backends.base import KeyProvider
 from authhero_encrypt.envelope.cache import CachingProvider, DekCache
 from authhero_encrypt.envelope.registry import load_backend, provider_entries
+from authhero_encrypt.envelope.write_cache import WriteKeyCache
 from authhero_encrypt.exceptions import KeyProviderError
 
 __all__ = [
@@ -26,8 +27,10 @@ __all__ = [
     "parse_cache_size",
     "parse_cache_ttl",
     "parse_provider",
+    "parse_write_cache",
     "provider_named",
     "reset_envelope",
+    "write_cache",
 ]
 
 
@@ -61,6 +64,28 @@ def parse_cache_ttl(value: object) -> float:
     return float(_non_negative(value, "ENCRYPTION_ENVELOPE_CACHE_TTL", (int, float)))
 
 
+_WRITE_CACHE_LIMITS = ("MAX_AGE", "MAX_VALUES", "MAX_BYTES")
+
+
+def parse_write_cache(value: object) -> dict[str, float] | None:
+    """``ENCRYPTION_ENVELOPE_WRITE_CACHE``: ``None`` (off), or the three limits of a reused
+    data key, ``{"MAX_AGE": seconds, "MAX_VALUES": n, "MAX_BYTES": n}``."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(_WRITE_CACHE_LIMITS):
+        raise ImproperlyConfigured(
+            'ENCRYPTION_ENVELOPE_WRITE_CACHE must be None or {"MAX_AGE": seconds, '
+            '"MAX_VALUES": values, "MAX_BYTES": bytes}.'
+        )
+    for name in _WRITE_CACHE_LIMITS:
+        kinds = (int, float) if name == "MAX_AGE" else (int,)
+        if _non_negative(value[name], f"ENCRYPTION_ENVELOPE_WRITE_CACHE[{name!r}]", kinds) == 0:
+            raise ImproperlyConfigured(
+                f"ENCRYPTION_ENVELOPE_WRITE_CACHE[{name!r}] must be more than 0."
+            )
+    return {name: value[name] for name in _WRITE_CACHE_LIMITS}
+
+
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
 
@@ -75,6 +100,21 @@ def dek_cache() -> DekCache:
                 parse_cache_ttl(conf.ENCRYPTION_ENVELOPE_CACHE_TTL),
             )
             _state["cache"] = cache
+        return cache
+
+
+def write_cache() -> WriteKeyCache | None:
+    """The process's cache of wrapped data keys for writes; ``None`` unless turned on."""
+    limits = parse_write_cache(conf.ENCRYPTION_ENVELOPE_WRITE_CACHE)
+    if limits is None:
+        return None
+    with _lock:
+        cache = _state.get("write_cache")
+        if cache is None:
+            cache = WriteKeyCache(
+                float(limits["MAX_AGE"]), int(limits["MAX_VALUES"]), int(limits["MAX_BYTES"])
+            )
+            _state["write_cache"] = cache
         return cache
 
 
@@ -126,7 +166,8 @@ def reset_envelope(*, setting: str | None = None, **kwargs: Any) -> None:
     """
     if setting is None or setting in ENVELOPE_SETTINGS or setting in KEY_SETTINGS:
         with _lock:
-            cache = _state.pop("cache", None)
+            caches = [_state.pop(name, None) for name in ("cache", "write_cache")]
             _state.clear()
-        if cache is not None:
-            cache.clear()
+        for cache in caches:
+            if cache is not None:
+                cache.clear()

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from authhero_encrypt.crypto import (
     _FINAL_CHARS,
@@ -81,6 +83,13 @@ _LOCAL_KEY_ID = re.compile(r"[A-Za-z0-9_-]{0,64}")
 KMS_KEY_ID = re.compile(r"[A-Za-z0-9:/_.-]{1,256}")
 _KEY_ID_RULES = {LOCAL: _LOCAL_KEY_ID, AWS_KMS: KMS_KEY_ID}
 _PAYLOAD_LABEL = b"authhero_encrypt env:v1 payload\x00"
+# The derived-key payload (written with the opt-in write cache, where one data key seals several
+# values): ``d.`` + base64url(salt || iv || ciphertext || tag), sealed under
+# HKDF-SHA256(DEK, salt, info=_DERIVED_LABEL + context). ``.`` is not base64url, so a reader
+# without this extension refuses such a value instead of misreading it.
+DERIVED_MARK = "d."
+SALT_BYTES = 16
+_DERIVED_LABEL = b"authhero_encrypt env:v1 derived payload\x00"
 
 
 def _malformed(what: str) -> DecryptionError:
@@ -98,6 +107,8 @@ class Envelope:
     key_id: str
     wrapped: bytes = field(repr=False)
     payload: bytes = field(repr=False)
+    salt: bytes | None = field(default=None, repr=False)
+    """The per-value HKDF salt of a derived-key payload; ``None`` for the plain form."""
 
 
 def is_envelope(value: object) -> bool:
@@ -147,7 +158,12 @@ def parse(stored: str) -> Envelope:
     if not _KEY_ID_RULES.get(provider, GENERIC_KEY_ID).fullmatch(key_id):
         raise _malformed(f"its key id is not one the {provider} provider writes")
     wrapped = _decode(wrapped_text, "wrapped data key")
-    payload = _decode(payload_text, "payload")
+    salt = None
+    if payload_text.startswith(DERIVED_MARK):
+        body = _decode(payload_text[len(DERIVED_MARK) :], "payload")
+        salt, payload = body[:SALT_BYTES], body[SALT_BYTES:]
+    else:
+        payload = _decode(payload_text, "payload")
     if provider == LOCAL and len(wrapped) != LOCAL_WRAPPED_BYTES:
         raise _malformed(f"its wrapped data key is not {LOCAL_WRAPPED_BYTES} bytes")
     if len(wrapped) > MAX_WRAPPED_BYTES:
@@ -156,7 +172,7 @@ def parse(stored: str) -> Envelope:
         raise _malformed(
             f"its payload is truncated ({len(payload)} bytes, fewer than an IV and a tag need)"
         )
-    return Envelope(provider, key_id, wrapped, payload)
+    return Envelope(provider, key_id, wrapped, payload, salt)
 
 
 def compose(envelope: Envelope) -> str:
@@ -165,28 +181,55 @@ def compose(envelope: Envelope) -> str:
         raise ValueError(f"{envelope.provider!r} cannot be stored as a provider name.")
     if not _KEY_ID_RULES.get(envelope.provider, GENERIC_KEY_ID).fullmatch(envelope.key_id):
         raise ValueError(f"Key id {envelope.key_id!r} cannot be stored for {envelope.provider}.")
-    return (
-        f"{PREFIX}{envelope.provider}:{envelope.key_id}:"
-        f"{_b64url(envelope.wrapped)}:{_b64url(envelope.payload)}"
-    )
+    if envelope.salt is None:
+        payload = _b64url(envelope.payload)
+    elif len(envelope.salt) == SALT_BYTES:
+        payload = DERIVED_MARK + _b64url(envelope.salt + envelope.payload)
+    else:
+        raise ValueError(f"A derived-key payload's salt is {SALT_BYTES} bytes.")
+    return f"{PREFIX}{envelope.provider}:{envelope.key_id}:{_b64url(envelope.wrapped)}:{payload}"
 
 
-def payload_aad(context: str) -> bytes:
+def payload_aad(context: str, *, derived: bool = False) -> bytes:
     """The payload's associated data: the format label and the field's context."""
-    return _PAYLOAD_LABEL + context.encode("utf-8")
+    return (_DERIVED_LABEL if derived else _PAYLOAD_LABEL) + context.encode("utf-8")
 
 
-def seal_payload(dek: bytes, plaintext: str, context: str, iv: bytes) -> bytes:
-    """``iv || AES-256-GCM(dek, plaintext, aad=payload_aad(context))``."""
+def payload_key(dek: bytes, salt: bytes | None, context: str) -> bytes:
+    """The key a payload is sealed under: the DEK, or for a derived-key payload
+    HKDF-SHA256(DEK, salt, info=label + context), one key per value."""
+    if salt is None:
+        return dek
+    hkdf = HKDF(
+        algorithm=SHA256(), length=DEK_BYTES, salt=salt, info=payload_aad(context, derived=True)
+    )
+    return hkdf.derive(dek)
+
+
+def seal_payload(
+    dek: bytes, plaintext: str, context: str, iv: bytes, salt: bytes | None = None
+) -> bytes:
+    """``iv || AES-256-GCM(payload_key(dek, salt), plaintext, aad=payload_aad(context))``."""
     if len(dek) != DEK_BYTES or len(iv) != IV_BYTES:
         raise ValueError(f"A DEK is {DEK_BYTES} bytes and an IV {IV_BYTES} bytes.")
-    return iv + AESGCM(dek).encrypt(iv, utf8(plaintext), payload_aad(context))
+    key = payload_key(dek, salt, context)
+    aad = payload_aad(context, derived=salt is not None)
+    return iv + AESGCM(key).encrypt(iv, utf8(plaintext), aad)
 
 
-def open_payload(dek: bytes, payload: bytes, context: str, *, key_id: str | None = None) -> str:
+def open_payload(
+    dek: bytes,
+    payload: bytes,
+    context: str,
+    *,
+    key_id: str | None = None,
+    salt: bytes | None = None,
+) -> str:
     """The plaintext sealed in ``payload``; :class:`DecryptionError` if it does not open."""
     try:
-        data = AESGCM(dek).decrypt(payload[:IV_BYTES], payload[IV_BYTES:], payload_aad(context))
+        key = payload_key(dek, salt, context)
+        aad = payload_aad(context, derived=salt is not None)
+        data = AESGCM(key).decrypt(payload[:IV_BYTES], payload[IV_BYTES:], aad)
     except InvalidTag as exc:
         raise DecryptionError(
             "The envelope's payload does not authenticate under its data key: it was tampered "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
@@ -19,7 +19,6 @@ from authhero_encrypt.envelope.backends.base import KeyProvider
 from authhero_encrypt.envelope.codec import Resolver, resolve_for, seal
 from authhero_encrypt.envelope.format import (
     PREFIX,
-    Envelope,
     check_context,
     compose,
     open_payload,
@@ -73,13 +72,15 @@ def rewrap(
         return stored
     if envelope.provider == target.name and target.supports_rewrap:
         key_id, wrapped = target.rewrap(envelope.key_id, envelope.wrapped, context)
-        return compose(Envelope(target.name, key_id, wrapped, envelope.payload))
+        return compose(replace(envelope, provider=target.name, key_id=key_id, wrapped=wrapped))
     source = resolve_for(resolve, envelope)
     dek = source.unwrap(envelope.key_id, envelope.wrapped, context)
     if verify:
-        open_payload(dek, envelope.payload, context, key_id=envelope.key_id or None)
+        open_payload(
+            dek, envelope.payload, context, key_id=envelope.key_id or None, salt=envelope.salt
+        )
     key_id, wrapped = target.wrap(dek, context)
-    return compose(Envelope(target.name, key_id, wrapped, envelope.payload))
+    return compose(replace(envelope, provider=target.name, key_id=key_id, wrapped=wrapped))
 
 
 class Kind(enum.Enum):

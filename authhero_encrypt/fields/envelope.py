@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.crypto import decrypt_with
 from authhero_encrypt.envelope.codec import open_value, seal
-from authhero_encrypt.envelope.config import active_provider, provider_named
+from authhero_encrypt.envelope.config import active_provider, provider_named, write_cache
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.envelope.format import check_context
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
@@ -148,7 +148,7 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, models.TextField):  # type
         provider = active_provider()
         if not provider.enabled():
             return value  # encryption is off (no ENCRYPTION_KEY), as for the other fields
-        return seal(provider, value, context)
+        return seal(provider, value, context, write_cache=write_cache())
 
     @sensitive_variables()
     def get_prep_value(self, value: Any) -> Any:
