@@ -118,8 +118,9 @@ def check_key_for_encrypted_fields(app_configs: Any = None, **kwargs: Any) -> li
         if app_configs is None
         else [model for config in app_configs for model in config.get_models()]
     )
-    # Envelope fields wrapped by AWS KMS need no ENCRYPTION_KEY; with "local" they do.
-    kms = conf.ENCRYPTION_ENVELOPE_PROVIDER == "aws-kms"
+    # Envelope fields wrapped by another provider (AWS KMS, Vault) need no ENCRYPTION_KEY;
+    # with "local" they do.
+    kms = conf.ENCRYPTION_ENVELOPE_PROVIDER != "local"
     names = [
         f"{model._meta.label}.{field.name}"
         for model in models

@@ -19,9 +19,11 @@ KEY_SETTINGS = (
     "ENCRYPTION_PAD_PAYLOAD",
 )
 ENVELOPE_SETTINGS = (
+    "ENCRYPTION_ENVELOPE_PROVIDERS",
     "ENCRYPTION_ENVELOPE_PROVIDER",
     "ENCRYPTION_ENVELOPE_CACHE_SIZE",
     "ENCRYPTION_ENVELOPE_CACHE_TTL",
+    "ENCRYPTION_ENVELOPE_WRITE_CACHE",
     "ENCRYPTION_KMS_KEY_ID",
     "ENCRYPTION_KMS_REGION",
     "ENCRYPTION_KMS_ENDPOINT_URL",
@@ -52,7 +54,16 @@ class Settings:
         # Strict mode (authhero_encrypt.fields.strict); validated by check E006.
         return getattr(settings, "ENCRYPTION_REJECT_PLAINTEXT", False)
 
-    # Envelope encryption (authhero_encrypt.envelope); validated by its system checks E301-E305.
+    # Envelope encryption (authhero_encrypt.envelope); validated by its system checks E301-E309.
+
+    @property
+    def ENCRYPTION_ENVELOPE_PROVIDERS(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_PROVIDERS", None)
+
+    def explicitly_set(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """Those of the settings ``names`` the project sets, with their values (deprecated
+        settings warn only when they are set, not because they have a default)."""
+        return {name: getattr(settings, name) for name in names if hasattr(settings, name)}
 
     @property
     def ENCRYPTION_ENVELOPE_PROVIDER(self) -> Any:
@@ -65,6 +76,10 @@ class Settings:
     @property
     def ENCRYPTION_ENVELOPE_CACHE_TTL(self) -> Any:
         return getattr(settings, "ENCRYPTION_ENVELOPE_CACHE_TTL", 300)
+
+    @property
+    def ENCRYPTION_ENVELOPE_WRITE_CACHE(self) -> Any:
+        return getattr(settings, "ENCRYPTION_ENVELOPE_WRITE_CACHE", None)
 
     @property
     def ENCRYPTION_KMS_KEY_ID(self) -> Any:

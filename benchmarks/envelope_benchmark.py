@@ -143,7 +143,7 @@ def main() -> None:
     envelope_cases("local")
 
     if not args.no_aws:
-        from tests.kms_server import DUMMY_CREDENTIALS, REGION, MotoServer
+        from tests.kms_server import DUMMY_CREDENTIALS, MotoServer, kms_providers
 
         os.environ.update(DUMMY_CREDENTIALS)
         server = MotoServer().start()
@@ -151,9 +151,7 @@ def main() -> None:
             key = server.client().create_key()["KeyMetadata"]["Arn"]
             with override_settings(
                 ENCRYPTION_ENVELOPE_PROVIDER="aws-kms",
-                ENCRYPTION_KMS_KEY_ID=key,
-                ENCRYPTION_KMS_REGION=REGION,
-                ENCRYPTION_KMS_ENDPOINT_URL=server.url,
+                ENCRYPTION_ENVELOPE_PROVIDERS=kms_providers(server.url, key, max_attempts=3),
             ):
                 envelope_cases("aws-kms", max(20, args.number // 10))
         finally:

@@ -73,3 +73,28 @@ def _database_reachable(django_db_blocker: Any) -> None:
         )
     finally:
         probe.close()
+
+
+@pytest.fixture(scope="session")
+def bao() -> Any:
+    """A real OpenBao dev server for the session, on a free 127.0.0.1 port; stopped at the end."""
+    from tests.kms_server import require
+    from tests.vault_server import BaoServer, bao_binary
+
+    require("hvac", "vault")
+    server = BaoServer(bao_binary()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Any:
+    """moto in server mode for the session (a local KMS API), stopped at the end."""
+    from tests.kms_server import MotoServer, require
+
+    require("boto3", "aws")
+    require("moto", "kms-test")
+    require("flask_cors", "kms-test")
+    server = MotoServer().start()
+    yield server
+    server.stop()

@@ -27,6 +27,27 @@ DUMMY_CREDENTIALS = {
 }
 
 
+AWS_KMS_BACKEND = "authhero_encrypt.envelope.backends.aws_kms.AwsKmsKeyProvider"
+
+
+def kms_providers(endpoint: str, key_id: str | None, **options: Any) -> dict[str, Any]:
+    """``ENCRYPTION_ENVELOPE_PROVIDERS`` with an ``aws-kms`` entry for the server at
+    ``endpoint``: one attempt per call and a 2-second timeout unless ``options`` say more."""
+    return {
+        "aws-kms": {
+            "BACKEND": AWS_KMS_BACKEND,
+            "OPTIONS": {
+                "key_id": key_id,
+                "region": REGION,
+                "endpoint_url": endpoint,
+                "max_attempts": 1,
+                "timeout": 2,
+                **options,
+            },
+        }
+    }
+
+
 def require(module: str, extra: str) -> None:
     """Skip (outside CI) or fail (under CI=true) when ``module`` cannot be imported."""
     if importlib.util.find_spec(module) is not None:
@@ -41,6 +62,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """Terminate a server this test run started (killed if it does not stop in 10 seconds)."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class MotoServer:
@@ -70,13 +102,7 @@ class MotoServer:
         raise RuntimeError("moto_server did not start listening within 30 seconds")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
     def client(self) -> Any:
         import boto3

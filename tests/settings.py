@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "authhero_encrypt",
     "tests.testapp",
+    "tests.rowapp",  # a per-row envelope context (tests/test_envelope_row_context.py)
     # The example project's AuthHero tables, so its admin is tested with the package.
     "example_project.authhero",
     # Django REST framework and django-filter (the drf extra): the browsable API's templates.

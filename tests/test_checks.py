@@ -417,9 +417,10 @@ def test_w004_counts_envelope_fields_unless_kms_wraps_them():
     with override_settings(ENCRYPTION_KEY=None, ENCRYPTION_ENVELOPE_PROVIDER="aws-kms"):
         (message,) = check_key_for_encrypted_fields()
         kms = int(str(message.msg).split("but ")[1].split(" ")[0])
-    # testapp.PrivateKey's pem and bundle, GuardVaultItem.pem, the example's SigningKey.pkcs7 and
+    # testapp.PrivateKey's pem and bundle, GuardVaultItem.pem, TenantKey.pem, the example's
+    # SigningKey.pkcs7 and
     # dkim_private_key
-    assert local - kms == 5
+    assert local - kms == 6
 
 
 def test_w004_can_be_silenced():

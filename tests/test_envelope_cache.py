@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from authhero_encrypt.envelope.backends.local import LocalKeyProvider
 from authhero_encrypt.envelope.cache import CachingProvider, DekCache
-from authhero_encrypt.envelope.providers import LocalProvider
 from authhero_encrypt.keys import build_keyring
 from tests.keys import KEY_A
 
@@ -22,11 +22,11 @@ class Clock:
         return self.now
 
 
-class CountingProvider(LocalProvider):
+class CountingProvider(LocalKeyProvider):
     """A real local provider that counts its unwraps."""
 
     def __init__(self) -> None:
-        super().__init__(build_keyring(KEY_A, "k1"))
+        super().__init__(ring=build_keyring(KEY_A, "k1"))
         self.unwraps = 0
 
     def unwrap(self, key_id: str, wrapped: bytes, context: str) -> bytes:

@@ -21,6 +21,7 @@ from django.test.utils import isolate_apps
 from authhero_encrypt.crypto import encrypt_value
 from authhero_encrypt.envelope.config import dek_cache, reset_envelope
 from authhero_encrypt.envelope.format import parse
+from authhero_encrypt.envelope.registry import AWS_KMS_BACKEND
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
 from authhero_encrypt.fields import EnvelopeEncryptedTextField
 from authhero_encrypt.inventory import find_targets
@@ -288,12 +289,15 @@ def test_w301_is_quiet_elsewhere():
 
 def test_a_write_error_carries_no_plaintext():
     with (
-        override_settings(ENCRYPTION_ENVELOPE_PROVIDER="aws-kms", ENCRYPTION_KMS_KEY_ID=None),
+        override_settings(
+            ENCRYPTION_ENVELOPE_PROVIDER="aws-kms",
+            ENCRYPTION_ENVELOPE_PROVIDERS={"aws-kms": {"BACKEND": AWS_KMS_BACKEND}},
+        ),
         pytest.raises(EncryptionError) as caught,
         transaction.atomic(),
     ):
         PrivateKey.objects.create(name="a", pem=PEM)
-    assert "ENCRYPTION_KMS_KEY_ID is not set" in str(caught.value)
+    assert "has no key_id in its OPTIONS" in str(caught.value)
     assert "BEGIN PRIVATE KEY" not in str(caught.value)
     assert PrivateKey.objects.count() == 0
 

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
+from authhero_encrypt.envelope.backends.local import LocalKeyProvider
 from authhero_encrypt.envelope.codec import open_value, seal
 from authhero_encrypt.envelope.format import (
     PREFIX,
@@ -20,7 +21,6 @@ from authhero_encrypt.envelope.format import (
     is_envelope,
     parse,
 )
-from authhero_encrypt.envelope.providers import LocalProvider
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, MissingKeyError
 from authhero_encrypt.keys import build_keyring
 from tests.keys import KEY_A, KEY_B
@@ -37,7 +37,7 @@ def vector_ring(vector: dict[str, str]):
 
 
 def resolver(ring):
-    provider = LocalProvider(ring)
+    provider = LocalKeyProvider(ring=ring)
     return lambda name: provider
 
 
@@ -48,7 +48,7 @@ def b64url(raw: bytes) -> str:
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v["kek_id"] or "untagged")
 def test_vectors_seal_byte_for_byte_through_the_seam(vector):
     wrap_iv = bytes.fromhex(vector["wrap_iv_hex"])
-    provider = LocalProvider(vector_ring(vector), random_bytes=lambda n: wrap_iv)
+    provider = LocalKeyProvider(ring=vector_ring(vector), random_bytes=lambda n: wrap_iv)
     stored = seal(
         provider,
         vector["plaintext"],
@@ -110,7 +110,7 @@ def test_another_context_does_not_open():
 
 
 def test_a_payload_moved_under_another_wrapped_key_does_not_open():
-    provider = LocalProvider(RING_A)
+    provider = LocalKeyProvider(ring=RING_A)
     first = parse(seal(provider, "first secret!", CONTEXT))
     second = parse(seal(provider, "second secret!", CONTEXT))
     swapped = compose(Envelope("local", "k1", first.wrapped, second.payload))
@@ -119,7 +119,7 @@ def test_a_payload_moved_under_another_wrapped_key_does_not_open():
 
 
 def test_each_value_gets_its_own_data_key_and_ivs():
-    provider = LocalProvider(RING_A)
+    provider = LocalKeyProvider(ring=RING_A)
     one, two = (parse(seal(provider, "same secret!", CONTEXT)) for _ in range(2))
     assert one.wrapped != two.wrapped
     assert one.payload != two.payload
@@ -129,7 +129,10 @@ def test_each_value_gets_its_own_data_key_and_ivs():
     ("text", "reason"),
     [
         ("env:v1:", "provider"),
-        ("env:v1:gcp-kms:k1:AAAA:AAAA", "provider"),
+        ("env:v1:Gcp-kms:k1:AAAA:AAAA", "provider name"),
+        ("env:v1:gcp kms:k1:AAAA:AAAA", "provider name"),
+        ("env:v1:" + "a" * 33 + ":k1:AAAA:AAAA", "provider name"),
+        ("env:v1:vault:k 1:AAAA:AAAA", "key id"),
         ("env:v1:local:k1:AAAA", "lacks a field"),
         ("env:v1:local:k!:AAAA:AAAA", "key id"),
         ("env:v1:local:k:1:AAAA:AAAA", "key id"),
@@ -159,7 +162,7 @@ def test_a_value_without_the_prefix_is_not_parsed():
 def test_the_prefix_is_never_confusable_with_enc_v1():
     assert not PREFIX.startswith(ENC_V1_PREFIX)
     assert not ENC_V1_PREFIX.startswith(PREFIX)
-    stored = seal(LocalProvider(RING_A), "x", CONTEXT)
+    stored = seal(LocalKeyProvider(ring=RING_A), "x", CONTEXT)
     assert is_envelope(stored)
     assert not stored.startswith(ENC_V1_PREFIX)
     assert not is_envelope("enc:v1:k1:AAAA")
@@ -171,9 +174,16 @@ def test_the_repr_names_no_bytes():
     assert repr(envelope) == "Envelope(provider='local', key_id='k1')"
 
 
+def test_a_provider_of_another_name_parses_with_the_generic_key_id_alphabet():
+    envelope = parse("env:v1:vault:authhero:v3:" + "A" * 80 + ":" + "A" * 40)
+    assert (envelope.provider, envelope.key_id) == ("vault", "authhero:v3")
+
+
 def test_compose_refuses_what_parse_would_refuse():
-    with pytest.raises(ValueError, match="Unknown envelope provider"):
-        compose(Envelope("vault", "k", b"x", b"y"))
+    with pytest.raises(ValueError, match="cannot be stored as a provider name"):
+        compose(Envelope("Vault", "k", b"x", b"y"))
+    with pytest.raises(ValueError, match="cannot be stored"):
+        compose(Envelope("vault", "k 1", b"x", b"y"))
     with pytest.raises(ValueError, match="cannot be stored"):
         compose(Envelope("local", "k:1", b"x", b"y"))
 
@@ -181,11 +191,11 @@ def test_compose_refuses_what_parse_would_refuse():
 @pytest.mark.parametrize("context", ["", "a\x00b"])
 def test_a_bad_context_is_a_value_error(context):
     with pytest.raises(ValueError, match="non-empty string without NUL"):
-        seal(LocalProvider(RING_A), "x", context)
+        seal(LocalKeyProvider(ring=RING_A), "x", context)
 
 
 def test_bad_seams_are_value_errors():
-    provider = LocalProvider(RING_A)
+    provider = LocalKeyProvider(ring=RING_A)
     with pytest.raises(ValueError, match="32 bytes"):
         seal(provider, "x", CONTEXT, dek=b"short")
     with pytest.raises(ValueError, match="12 bytes"):
@@ -194,24 +204,24 @@ def test_bad_seams_are_value_errors():
 
 def test_a_lone_surrogate_cannot_be_sealed():
     with pytest.raises(EncryptionError, match="lone surrogate"):
-        seal(LocalProvider(RING_A), "\ud800", CONTEXT)
+        seal(LocalKeyProvider(ring=RING_A), "\ud800", CONTEXT)
 
 
 def test_sealing_without_a_key_is_a_missing_key_error():
     with pytest.raises(MissingKeyError, match="ENCRYPTION_KEY is not set"):
-        seal(LocalProvider(build_keyring(None)), "x", CONTEXT)
+        seal(LocalKeyProvider(ring=build_keyring(None)), "x", CONTEXT)
 
 
 @given(plaintext=st.text(st.characters(blacklist_categories=["Cs"])))
 def test_round_trip(plaintext):
-    stored = seal(LocalProvider(RING_A), plaintext, CONTEXT)
+    stored = seal(LocalKeyProvider(ring=RING_A), plaintext, CONTEXT)
     assert parse(stored) == parse(compose(parse(stored)))
     assert compose(parse(stored)) == stored
     assert open_value(resolver(RING_A), stored, CONTEXT) == plaintext
 
 
 def test_a_key_from_another_ring_does_not_open():
-    stored = seal(LocalProvider(RING_A), "x", CONTEXT)
+    stored = seal(LocalKeyProvider(ring=RING_A), "x", CONTEXT)
     with pytest.raises(DecryptionError, match="does not open under ring key id 'k1'"):
         open_value(resolver(build_keyring(KEY_B, "k1")), stored, CONTEXT)
 

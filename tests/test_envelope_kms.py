@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
@@ -24,24 +24,22 @@ from authhero_encrypt.envelope.rotation import rewrap
 from authhero_encrypt.exceptions import DecryptionError, KeyProviderError, MissingKeyError
 from authhero_encrypt.migrate import migrate
 from authhero_encrypt.rotation import Outcome
+from tests.envelope_rows import raw, write_raw
 from tests.keys import SAMPLE_PEM
-from tests.kms_server import DUMMY_CREDENTIALS, REGION, MotoServer, StubKms, require
+from tests.kms_server import (
+    DUMMY_CREDENTIALS,
+    REGION,
+    MotoServer,
+    StubKms,
+    kms_providers,
+    require,
+)
 from tests.testapp.models import PrivateKey
 
 pytestmark = pytest.mark.django_db
 
 PEM = SAMPLE_PEM
 TABLE = PrivateKey._meta.db_table
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    require("boto3", "aws")
-    require("moto", "kms-test")
-    require("flask_cors", "kms-test")
-    server = MotoServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -61,14 +59,9 @@ def kms_key(moto: MotoServer, aws_env: None) -> str:
 
 
 def kms_settings(endpoint: str, key_id: str | None, **extra: Any) -> override_settings:
+    providers = kms_providers(endpoint, key_id, max_attempts=extra.pop("attempts", 1))
     return override_settings(
-        ENCRYPTION_ENVELOPE_PROVIDER="aws-kms",
-        ENCRYPTION_KMS_KEY_ID=key_id,
-        ENCRYPTION_KMS_REGION=REGION,
-        ENCRYPTION_KMS_ENDPOINT_URL=endpoint,
-        ENCRYPTION_KMS_MAX_ATTEMPTS=extra.pop("attempts", 1),
-        ENCRYPTION_KMS_TIMEOUT=2,
-        **extra,
+        ENCRYPTION_ENVELOPE_PROVIDER="aws-kms", ENCRYPTION_ENVELOPE_PROVIDERS=providers, **extra
     )
 
 
@@ -76,21 +69,6 @@ def kms_settings(endpoint: str, key_id: str | None, **extra: Any) -> override_se
 def aws(moto: MotoServer, kms_key: str) -> Iterator[str]:
     with kms_settings(moto.url, kms_key):
         yield kms_key
-
-
-def raw(pk: object, column: str = "pem") -> Any:
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {qn(column)} FROM {qn(TABLE)} WHERE {qn('id')} = %s", [pk])
-        return cursor.fetchone()[0]
-
-
-def write_raw(pk: object, column: str, value: str) -> None:
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(TABLE)} SET {qn(column)} = %s WHERE {qn('id')} = %s", [value, pk]
-        )
 
 
 def count_calls(operation: str) -> list[str]:
@@ -168,7 +146,7 @@ def test_a_wrong_configured_key_id_refuses_writes_and_writes_nothing(moto, aws_e
         PrivateKey.objects.create(name="signing", pem=PEM)
     assert caught.value.code == "NotFoundException"
     assert "Cannot store testapp.PrivateKey.pem (nothing was written)" in str(caught.value)
-    assert "check ENCRYPTION_KMS_KEY_ID" in str(caught.value)
+    assert "check the key_id and region OPTIONS" in str(caught.value)
     assert PrivateKey.objects.count() == 0
 
 
@@ -188,7 +166,7 @@ def test_missing_key_id_refuses_writes_but_reads_still_work(aws, moto):
     with kms_settings(moto.url, None):
         assert PrivateKey.objects.get(pk=row.pk).pem == PEM
         with (
-            pytest.raises(MissingKeyError, match="ENCRYPTION_KMS_KEY_ID is not set"),
+            pytest.raises(MissingKeyError, match="has no key_id in its OPTIONS"),
             transaction.atomic(),
         ):
             PrivateKey.objects.create(name="other", pem=PEM)

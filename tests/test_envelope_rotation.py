@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from authhero_encrypt.envelope.backends.local import LocalKeyProvider
 from authhero_encrypt.envelope.codec import open_value, seal
 from authhero_encrypt.envelope.format import parse
-from authhero_encrypt.envelope.providers import LocalProvider
 from authhero_encrypt.envelope.rotation import Kind, StoredStatus, classify, rewrap
 from authhero_encrypt.exceptions import DecryptionError, MissingKeyError
 from authhero_encrypt.keys import build_keyring
@@ -18,13 +18,13 @@ NEW = build_keyring(KEY_B, "new", [f"old:{KEY_A}"])
 
 
 def resolver(ring):
-    provider = LocalProvider(ring)
+    provider = LocalKeyProvider(ring=ring)
     return lambda name: provider
 
 
 def test_rewrap_changes_only_the_key_id_and_wrapped_key():
-    stored = seal(LocalProvider(OLD), SAMPLE_PEM, CONTEXT)
-    moved = rewrap(stored, CONTEXT, resolve=resolver(NEW), target=LocalProvider(NEW))
+    stored = seal(LocalKeyProvider(ring=OLD), SAMPLE_PEM, CONTEXT)
+    moved = rewrap(stored, CONTEXT, resolve=resolver(NEW), target=LocalKeyProvider(ring=NEW))
     before, after = parse(stored), parse(moved)
     assert (after.provider, after.key_id) == ("local", "new")
     assert after.payload == before.payload
@@ -34,58 +34,64 @@ def test_rewrap_changes_only_the_key_id_and_wrapped_key():
 
 
 def test_rewrap_leaves_a_value_under_the_active_key_as_the_same_object():
-    stored = seal(LocalProvider(NEW), SAMPLE_PEM, CONTEXT)
-    assert rewrap(stored, CONTEXT, resolve=resolver(NEW), target=LocalProvider(NEW)) is stored
+    stored = seal(LocalKeyProvider(ring=NEW), SAMPLE_PEM, CONTEXT)
+    assert (
+        rewrap(stored, CONTEXT, resolve=resolver(NEW), target=LocalKeyProvider(ring=NEW)) is stored
+    )
 
 
 def test_rewrap_tells_id_less_keys_apart_by_opening():
     old_ring = build_keyring(KEY_A)
     new_ring = build_keyring(KEY_B, None, [KEY_A])
-    stored = seal(LocalProvider(old_ring), SAMPLE_PEM, CONTEXT)
-    moved = rewrap(stored, CONTEXT, resolve=resolver(new_ring), target=LocalProvider(new_ring))
+    stored = seal(LocalKeyProvider(ring=old_ring), SAMPLE_PEM, CONTEXT)
+    moved = rewrap(
+        stored, CONTEXT, resolve=resolver(new_ring), target=LocalKeyProvider(ring=new_ring)
+    )
     assert moved is not stored
     assert parse(moved).key_id == ""
     assert open_value(resolver(build_keyring(KEY_B)), moved, CONTEXT) == SAMPLE_PEM
-    assert rewrap(moved, CONTEXT, resolve=resolver(new_ring), target=LocalProvider(new_ring)) is (
-        moved
-    )
+    assert rewrap(
+        moved, CONTEXT, resolve=resolver(new_ring), target=LocalKeyProvider(ring=new_ring)
+    ) is (moved)
 
 
 def test_rewrap_refuses_a_damaged_payload_when_verifying():
-    stored = seal(LocalProvider(OLD), SAMPLE_PEM, CONTEXT)
+    stored = seal(LocalKeyProvider(ring=OLD), SAMPLE_PEM, CONTEXT)
     head, payload = stored.rsplit(":", 1)
     flipped = "B" if payload[20] == "A" else "A"
     damaged = f"{head}:{payload[:20]}{flipped}{payload[21:]}"
     with pytest.raises(DecryptionError, match="payload does not authenticate"):
-        rewrap(damaged, CONTEXT, resolve=resolver(NEW), target=LocalProvider(NEW))
-    moved = rewrap(damaged, CONTEXT, resolve=resolver(NEW), target=LocalProvider(NEW), verify=False)
+        rewrap(damaged, CONTEXT, resolve=resolver(NEW), target=LocalKeyProvider(ring=NEW))
+    moved = rewrap(
+        damaged, CONTEXT, resolve=resolver(NEW), target=LocalKeyProvider(ring=NEW), verify=False
+    )
     assert parse(moved).key_id == "new"
 
 
 def test_rewrap_fails_clearly_without_the_old_key():
-    stored = seal(LocalProvider(OLD), SAMPLE_PEM, CONTEXT)
+    stored = seal(LocalKeyProvider(ring=OLD), SAMPLE_PEM, CONTEXT)
     ring = build_keyring(KEY_B, "new")
     with pytest.raises(MissingKeyError, match="ring key id 'old'"):
-        rewrap(stored, CONTEXT, resolve=resolver(ring), target=LocalProvider(ring))
+        rewrap(stored, CONTEXT, resolve=resolver(ring), target=LocalKeyProvider(ring=ring))
 
 
 @pytest.mark.parametrize("verify", [True, False])
 def test_rewrap_in_another_context_fails(verify):
     # Without verifying the payload, only the wrapped key's binding to its context can refuse.
-    stored = seal(LocalProvider(OLD), SAMPLE_PEM, CONTEXT)
+    stored = seal(LocalKeyProvider(ring=OLD), SAMPLE_PEM, CONTEXT)
     with pytest.raises(DecryptionError, match="wrapped data key does not open"):
         rewrap(
             stored,
             "testapp.other.pem",
             resolve=resolver(NEW),
-            target=LocalProvider(NEW),
+            target=LocalKeyProvider(ring=NEW),
             verify=verify,
         )
 
 
 def test_rewrap_refuses_what_is_not_an_envelope():
     with pytest.raises(DecryptionError, match="not an envelope"):
-        rewrap("plain text!", CONTEXT, resolve=resolver(NEW), target=LocalProvider(NEW))
+        rewrap("plain text!", CONTEXT, resolve=resolver(NEW), target=LocalKeyProvider(ring=NEW))
 
 
 @pytest.mark.parametrize(
@@ -103,9 +109,9 @@ def test_classify_without_keys(stored, expected):
 
 
 def test_classify_names_provider_and_key_id():
-    stored = seal(LocalProvider(NEW), "x", CONTEXT)
+    stored = seal(LocalKeyProvider(ring=NEW), "x", CONTEXT)
     assert classify(stored) == StoredStatus(Kind.ENVELOPE, "local", "new")
-    untagged = seal(LocalProvider(build_keyring(KEY_C)), "x", CONTEXT)
+    untagged = seal(LocalKeyProvider(ring=build_keyring(KEY_C)), "x", CONTEXT)
     assert classify(untagged) == StoredStatus(Kind.ENVELOPE, "local", "")
 
 

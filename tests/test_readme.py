@@ -175,8 +175,7 @@ def test_the_readme_counts_the_rotation_steps_it_lists():
     assert re.findall(r"\((\d)\)", sentence) == ["1", "2", "3", "4"]
 
 
-# docs/envelope.md is left to its own change (its aws-kms install line still reads as from PyPI).
-INSTALL_PAGES = ["README.md", *(f"docs/{name}" for name in DOCS if name != "envelope.md")]
+INSTALL_PAGES = ["README.md", *(f"docs/{name}" for name in DOCS)]
 
 
 def test_install_lines_work_without_pypi():

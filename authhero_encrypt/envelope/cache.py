@@ -13,8 +13,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from authhero_encrypt.envelope.providers import KeyProvider
+from authhero_encrypt.envelope.backends.base import KeyProvider
+
+if TYPE_CHECKING:
+    from django.core.checks import CheckMessage
 
 __all__ = ["CachingProvider", "DekCache"]
 
@@ -74,25 +78,37 @@ class DekCache:
             return len(self._entries)
 
 
-class CachingProvider:
+class CachingProvider(KeyProvider):
     """``provider`` with its unwrapped (and freshly wrapped) data keys kept in ``cache``.
 
     A key wrapped here is cached too, so reading a value right after writing it costs no call.
+    Everything else is the provider's own.
     """
 
     def __init__(self, provider: KeyProvider, cache: DekCache) -> None:
+        super().__init__(provider.name)
         self.provider = provider
         self.cache = cache
-
-    @property
-    def name(self) -> str:
-        return self.provider.name
+        self.key_id_pattern = provider.key_id_pattern  # type: ignore[misc]
+        self.supports_rewrap = provider.supports_rewrap  # type: ignore[misc]
 
     def active_key_id(self) -> str:
         return self.provider.active_key_id()
 
     def is_active(self, key_id: str, wrapped: bytes, context: str) -> bool:
         return self.provider.is_active(key_id, wrapped, context)
+
+    def rewrap(self, key_id: str, wrapped: bytes, context: str) -> tuple[str, bytes]:
+        return self.provider.rewrap(key_id, wrapped, context)
+
+    def checks(self, *, active: bool = True) -> list[CheckMessage]:
+        return self.provider.checks(active=active)
+
+    def configured_key_id(self) -> str | None:
+        return self.provider.configured_key_id()
+
+    def enabled(self) -> bool:
+        return self.provider.enabled()
 
     def wrap(self, dek: bytes, context: str) -> tuple[str, bytes]:
         key_id, wrapped = self.provider.wrap(dek, context)

@@ -1,10 +1,10 @@
-"""The envelope settings: validated, turned into providers, cached until a setting changes.
+"""The envelope settings turned into providers and a data-key cache, kept until a setting changes.
 
-Every ``ENCRYPTION_ENVELOPE_*`` and ``ENCRYPTION_KMS_*`` setting is read through
-:mod:`authhero_encrypt.conf`; the parsers here are shared with the system checks, so a value
-the checks accept is one the fields can use. The providers, the boto3 client and the data-key
-cache are built on first use and dropped by :func:`reset_envelope` (connected to
-``setting_changed``) whenever a key or envelope setting changes.
+Every setting is read through :mod:`authhero_encrypt.conf`; the parsers here and in
+:mod:`~authhero_encrypt.envelope.registry` are shared with the system checks, so a value the
+checks accept is one the fields can use. Providers and the data-key cache are built on first
+use and dropped by :func:`reset_envelope` (connected to ``setting_changed``) whenever a key or
+envelope setting changes.
 """
 
 from __future__ import annotations
@@ -15,42 +15,33 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from authhero_encrypt.conf import ENVELOPE_SETTINGS, KEY_SETTINGS, conf
+from authhero_encrypt.envelope.backends.base import KeyProvider
 from authhero_encrypt.envelope.cache import CachingProvider, DekCache
-from authhero_encrypt.envelope.format import AWS_KMS, LOCAL, PROVIDERS
-from authhero_encrypt.envelope.providers import (
-    AwsKmsProvider,
-    KeyProvider,
-    LocalProvider,
-    make_kms_client,
-)
+from authhero_encrypt.envelope.registry import load_backend, provider_entries
+from authhero_encrypt.envelope.write_cache import WriteKeyCache
 from authhero_encrypt.exceptions import KeyProviderError
-from authhero_encrypt.keys import get_keyring
 
 __all__ = [
     "active_provider",
     "dek_cache",
     "parse_cache_size",
     "parse_cache_ttl",
-    "parse_kms_key_id",
-    "parse_kms_options",
     "parse_provider",
+    "parse_write_cache",
     "provider_named",
     "reset_envelope",
+    "write_cache",
 ]
 
-_KMS_KEY_ID_HINT = (
-    'For example: ENCRYPTION_KMS_KEY_ID = "arn:aws:kms:eu-west-1:111122223333:key/'
-    '1234abcd-12ab-34cd-56ef-1234567890ab" (an alias such as "alias/authhero" works too).'
-)
 
-
-def parse_provider(value: object) -> str:
-    """``ENCRYPTION_ENVELOPE_PROVIDER``: ``"local"`` or ``"aws-kms"``."""
-    if not isinstance(value, str) or value not in PROVIDERS:
+def parse_provider(value: object, entries: dict[str, Any] | None = None) -> str:
+    """``ENCRYPTION_ENVELOPE_PROVIDER``: the name of a configured provider."""
+    names = tuple(provider_entries(warn=False) if entries is None else entries)
+    if not isinstance(value, str) or value not in names:
         shown = repr(value) if isinstance(value, str) and len(value) <= 40 else type(value).__name__
         raise ImproperlyConfigured(
-            f"ENCRYPTION_ENVELOPE_PROVIDER must be one of {', '.join(map(repr, PROVIDERS))}, "
-            f"not {shown}."
+            "ENCRYPTION_ENVELOPE_PROVIDER must name an entry of "
+            f"ENCRYPTION_ENVELOPE_PROVIDERS ({', '.join(map(repr, names))}), not {shown}."
         )
     return value
 
@@ -73,45 +64,26 @@ def parse_cache_ttl(value: object) -> float:
     return float(_non_negative(value, "ENCRYPTION_ENVELOPE_CACHE_TTL", (int, float)))
 
 
-def parse_kms_key_id(value: object) -> str | None:
-    """``ENCRYPTION_KMS_KEY_ID``: a key id, key ARN, alias name or alias ARN; ``None`` if unset."""
-    if value is None or value == "":
+_WRITE_CACHE_LIMITS = ("MAX_AGE", "MAX_VALUES", "MAX_BYTES")
+
+
+def parse_write_cache(value: object) -> dict[str, float] | None:
+    """``ENCRYPTION_ENVELOPE_WRITE_CACHE``: ``None`` (off), or the three limits of a reused
+    data key, ``{"MAX_AGE": seconds, "MAX_VALUES": n, "MAX_BYTES": n}``."""
+    if value is None:
         return None
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
+    if not isinstance(value, dict) or set(value) != set(_WRITE_CACHE_LIMITS):
         raise ImproperlyConfigured(
-            "ENCRYPTION_KMS_KEY_ID must be a non-empty string without surrounding spaces. "
-            + _KMS_KEY_ID_HINT
+            'ENCRYPTION_ENVELOPE_WRITE_CACHE must be None or {"MAX_AGE": seconds, '
+            '"MAX_VALUES": values, "MAX_BYTES": bytes}.'
         )
-    return value
-
-
-def parse_kms_options() -> dict[str, Any]:
-    """The keyword arguments of :func:`make_kms_client` from the ``ENCRYPTION_KMS_*`` settings."""
-    region, endpoint = conf.ENCRYPTION_KMS_REGION, conf.ENCRYPTION_KMS_ENDPOINT_URL
-    for setting, value in (
-        ("ENCRYPTION_KMS_REGION", region),
-        ("ENCRYPTION_KMS_ENDPOINT_URL", endpoint),
-    ):
-        if value is not None and (not isinstance(value, str) or not value):
-            raise ImproperlyConfigured(f"{setting} must be a non-empty string or None.")
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise ImproperlyConfigured(
-            "ENCRYPTION_KMS_ENDPOINT_URL must be an http:// or https:// URL."
-        )
-    timeout = float(
-        _non_negative(conf.ENCRYPTION_KMS_TIMEOUT, "ENCRYPTION_KMS_TIMEOUT", (int, float))
-    )
-    attempts = conf.ENCRYPTION_KMS_MAX_ATTEMPTS
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-        raise ImproperlyConfigured("ENCRYPTION_KMS_MAX_ATTEMPTS must be an integer of at least 1.")
-    if timeout == 0:
-        raise ImproperlyConfigured("ENCRYPTION_KMS_TIMEOUT must be more than 0 seconds.")
-    return {
-        "region": region,
-        "endpoint_url": endpoint,
-        "timeout": timeout,
-        "max_attempts": attempts,
-    }
+    for name in _WRITE_CACHE_LIMITS:
+        kinds = (int, float) if name == "MAX_AGE" else (int,)
+        if _non_negative(value[name], f"ENCRYPTION_ENVELOPE_WRITE_CACHE[{name!r}]", kinds) == 0:
+            raise ImproperlyConfigured(
+                f"ENCRYPTION_ENVELOPE_WRITE_CACHE[{name!r}] must be more than 0."
+            )
+    return {name: value[name] for name in _WRITE_CACHE_LIMITS}
 
 
 _lock = threading.Lock()
@@ -131,54 +103,71 @@ def dek_cache() -> DekCache:
         return cache
 
 
-def _kms_client() -> Any:
-    try:
-        return make_kms_client(**parse_kms_options())
-    except ImportError as exc:
-        # A DecryptionError, so that a read names the field and row that needed KMS.
-        raise KeyProviderError(
-            "This needs AWS KMS (ENCRYPTION_ENVELOPE_PROVIDER is 'aws-kms', or the stored value "
-            "was wrapped by KMS), but boto3 is not installed. Install it with: "
-            "pip install boto3 (what the package's aws extra installs)",
-            provider=AWS_KMS,
-            code="Boto3Missing",
-        ) from exc
+def write_cache() -> WriteKeyCache | None:
+    """The process's cache of wrapped data keys for writes; ``None`` unless turned on."""
+    limits = parse_write_cache(conf.ENCRYPTION_ENVELOPE_WRITE_CACHE)
+    if limits is None:
+        return None
+    with _lock:
+        cache = _state.get("write_cache")
+        if cache is None:
+            cache = WriteKeyCache(
+                float(limits["MAX_AGE"]), int(limits["MAX_VALUES"]), int(limits["MAX_BYTES"])
+            )
+            _state["write_cache"] = cache
+        return cache
+
+
+def _entries() -> dict[str, dict[str, Any]]:
+    with _lock:
+        entries = _state.get("entries")
+    if entries is None:
+        entries = provider_entries()  # warns once per settings change for deprecated ones
+        with _lock:
+            entries = _state.setdefault("entries", entries)
+    return entries  # type: ignore[no-any-return]
 
 
 def provider_named(name: str) -> KeyProvider:
-    """The provider for values stored under provider ``name``, with the data-key cache.
+    """The provider of the values stored under ``name``, with the data-key cache.
 
-    ``aws-kms`` values can be read whatever the active provider is, as long as boto3 and the
-    region are configured: their key ARN is in the stored text.
+    Values are read with the provider they name, whatever the active provider is. A name no
+    entry configures raises :class:`KeyProviderError` (a ``DecryptionError``, so a read names
+    its field and row); a malformed entry raises ``ImproperlyConfigured``.
     """
-    if name == LOCAL:
-        provider: KeyProvider = LocalProvider(get_keyring())
-    elif name == AWS_KMS:
+    entries = _entries()
+    if name not in entries:
+        raise KeyProviderError(
+            f"The value was wrapped by envelope provider {name!r}, which "
+            "ENCRYPTION_ENVELOPE_PROVIDERS does not configure: add that entry (with the "
+            "backend and OPTIONS that wrote it) to read it.",
+            provider=name,
+            code="UnknownProvider",
+        )
+    with _lock:
+        providers: dict[str, KeyProvider] = _state.setdefault("providers", {})
+        provider = providers.get(name)
+    if provider is None:
+        provider = load_backend(name, entries[name])
         with _lock:
-            cached = _state.get("aws")
-        if cached is None:
-            cached = AwsKmsProvider(_kms_client, parse_kms_key_id(conf.ENCRYPTION_KMS_KEY_ID))
-            with _lock:
-                cached = _state.setdefault("aws", cached)
-        provider = cached
-    else:
-        raise ImproperlyConfigured(f"Unknown envelope provider {name!r}.")
+            provider = providers.setdefault(name, provider)
     return CachingProvider(provider, dek_cache())
 
 
 def active_provider() -> KeyProvider:
     """The provider new values are wrapped with (``ENCRYPTION_ENVELOPE_PROVIDER``)."""
-    return provider_named(parse_provider(conf.ENCRYPTION_ENVELOPE_PROVIDER))
+    return provider_named(parse_provider(conf.ENCRYPTION_ENVELOPE_PROVIDER, _entries()))
 
 
 def reset_envelope(*, setting: str | None = None, **kwargs: Any) -> None:
-    """Forget providers, client and cached data keys; connected to ``setting_changed``.
+    """Forget providers, clients and cached data keys; connected to ``setting_changed``.
 
     Key settings count too: a DEK a removed ring key unwrapped must not outlive it.
     """
     if setting is None or setting in ENVELOPE_SETTINGS or setting in KEY_SETTINGS:
         with _lock:
-            cache = _state.pop("cache", None)
+            caches = [_state.pop(name, None) for name in ("cache", "write_cache")]
             _state.clear()
-        if cache is not None:
-            cache.clear()
+        for cache in caches:
+            if cache is not None:
+                cache.clear()

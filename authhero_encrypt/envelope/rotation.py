@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.crypto import decrypt_with
-from authhero_encrypt.envelope.codec import Resolver, seal
+from authhero_encrypt.envelope.backends.base import KeyProvider
+from authhero_encrypt.envelope.codec import Resolver, resolve_for, seal
 from authhero_encrypt.envelope.format import (
     PREFIX,
-    Envelope,
     check_context,
     compose,
     open_payload,
     parse,
 )
-from authhero_encrypt.envelope.providers import KeyProvider
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
 from authhero_encrypt.keys import KeyRing
 from authhero_encrypt.rotation import Outcome, RowsRotation
@@ -53,6 +52,10 @@ def rewrap(
       ``Decrypt`` with the old key); ``target`` wraps with the new KEK;
     * when the value is already wrapped by ``target``'s active key, ``stored`` itself is
       returned (the same object, so ``result is stored`` tells "unchanged");
+    * when ``target`` is the value's own provider and rewraps server-side
+      (``supports_rewrap``, as Vault Transit does), the wrapped key is sent to it and the data
+      key never enters this process; the payload is then not opened (``verify`` does not apply:
+      ``encryption_status --verify`` opens values);
     * otherwise the DEK is unwrapped, the payload is opened with it to prove the value is whole
       (``verify=True``, the default; it costs one AES-GCM pass and no KMS call), the DEK is
       wrapped by ``target``, and the new text is returned. Its payload field is byte for byte the
@@ -67,11 +70,17 @@ def rewrap(
         envelope.key_id, envelope.wrapped, context
     ):
         return stored
-    dek = resolve(envelope.provider).unwrap(envelope.key_id, envelope.wrapped, context)
+    if envelope.provider == target.name and target.supports_rewrap:
+        key_id, wrapped = target.rewrap(envelope.key_id, envelope.wrapped, context)
+        return compose(replace(envelope, provider=target.name, key_id=key_id, wrapped=wrapped))
+    source = resolve_for(resolve, envelope)
+    dek = source.unwrap(envelope.key_id, envelope.wrapped, context)
     if verify:
-        open_payload(dek, envelope.payload, context, key_id=envelope.key_id or None)
+        open_payload(
+            dek, envelope.payload, context, key_id=envelope.key_id or None, salt=envelope.salt
+        )
     key_id, wrapped = target.wrap(dek, context)
-    return compose(Envelope(target.name, key_id, wrapped, envelope.payload))
+    return compose(replace(envelope, provider=target.name, key_id=key_id, wrapped=wrapped))
 
 
 class Kind(enum.Enum):
@@ -146,11 +155,13 @@ class EnvelopeRotation:
         self.ring = ring
         self.context = check_context(context)
 
-    def value(self, stored: str) -> tuple[Outcome, str, str | None]:
-        """``(outcome, text to store, reason it failed or None)`` for one stored string."""
+    def value(self, stored: str, context: str | None = None) -> tuple[Outcome, str, str | None]:
+        """``(outcome, text to store, reason it failed or None)`` for one stored string;
+        ``context`` is the row's, for a field whose context is per row."""
+        context = self.context if context is None else check_context(context)
         try:
             if stored.startswith(PREFIX):
-                text = rewrap(stored, self.context, resolve=self.resolve, target=self.target)
+                text = rewrap(stored, context, resolve=self.resolve, target=self.target)
                 if text is stored:
                     return Outcome.UNCHANGED, stored, None
                 return Outcome.REWRAPPED, text, None
@@ -158,17 +169,22 @@ class EnvelopeRotation:
                 plaintext, outcome = decrypt_with(self.ring, stored), Outcome.REENCRYPTED
             else:
                 plaintext, outcome = stored, Outcome.ENCRYPTED
-            return outcome, seal(self.target, plaintext, self.context), None
+            return outcome, seal(self.target, plaintext, context), None
         except EncryptionError as exc:
             return Outcome.FAILED, stored, str(exc)
+
+    def contexts(self, row_keys: Sequence[K]) -> dict[K, str]:
+        """The context of each row (the field's, unless a subclass knows them per row)."""
+        return {}
 
     def rows(self, rows: Sequence[tuple[K, str | None]]) -> RowsRotation[K]:
         """Rotate the stored value of each ``(key, stored)`` row; ``None`` (SQL NULL) is skipped."""
         result: RowsRotation[K] = RowsRotation([], 0, [])
+        contexts = self.contexts([row_key for row_key, stored in rows if stored is not None])
         for row_key, stored in rows:
             if stored is None:
                 continue
-            outcome, text, reason = self.value(stored)
+            outcome, text, reason = self.value(stored, contexts.get(row_key))
             if reason is not None:
                 result.failures.append((row_key, reason))
             elif outcome is Outcome.UNCHANGED:

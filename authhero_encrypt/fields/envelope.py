@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core import checks
@@ -11,13 +12,14 @@ from authhero_encrypt.conf import conf
 from authhero_encrypt.crypto import PREFIX as ENC_V1_PREFIX
 from authhero_encrypt.crypto import decrypt_with
 from authhero_encrypt.envelope.codec import open_value, seal
-from authhero_encrypt.envelope.config import active_provider, provider_named
-from authhero_encrypt.envelope.format import LOCAL, check_context
+from authhero_encrypt.envelope.config import active_provider, provider_named, write_cache
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
+from authhero_encrypt.envelope.format import check_context
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
 from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.generic import _GT, _ST, TextField
+from authhero_encrypt.fields.row_context import EnvelopeAttribute, Sealed
 from authhero_encrypt.keys import get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
 
@@ -71,7 +73,9 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
     or an AWS KMS key) and stored beside it as ``env:v1:...`` text. Both the payload and the
     wrapped key are bound to the field's context, ``app_label.model_name.field_name``;
     ``envelope_context`` pins that string, so values stay readable after a model or field is
-    renamed (set it to the old context before renaming).
+    renamed (set it to the old context before renaming). ``envelope_context`` may instead be a
+    module-level function of the instance (a tenant id, say): each value is then also bound to
+    ``"@" + str(function(instance))``, so a value copied to another tenant's row does not open.
 
     Read as the other encrypted fields are: legacy plaintext as is (refused in strict mode), an
     ``enc:v1`` value (from a column that was an ``EncryptedTextField``) with the key ring; either
@@ -83,17 +87,26 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
     # Both prefixes are refused in what is typed in: this field opens either (see
     # authhero_encrypt.validators).
     default_validators = [RefuseCiphertextValidator()]
+    descriptor_class = EnvelopeAttribute
 
-    def __init__(self, *args: Any, envelope_context: str | None = None, **kwargs: Any) -> None:
-        if envelope_context is not None:
+    def __init__(
+        self,
+        *args: Any,
+        envelope_context: str | Callable[[Any], object] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.row_context: Callable[[Any], object] | None = None
+        if callable(envelope_context):
+            self.row_context, envelope_context = envelope_context, None
+        elif envelope_context is not None:
             check_context(envelope_context)
         self.envelope_context = envelope_context
         super().__init__(*args, **kwargs)
 
     def deconstruct(self) -> Any:
         name, path, args, kwargs = super().deconstruct()
-        if self.envelope_context is not None:
-            kwargs["envelope_context"] = self.envelope_context
+        if self.envelope_context is not None or self.row_context is not None:
+            kwargs["envelope_context"] = self.row_context or self.envelope_context
         return name, path, args, kwargs
 
     @property
@@ -103,9 +116,44 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
             return self.envelope_context
         return f"{self.model._meta.label_lower}.{self.name}"
 
+    def context_for(self, instance: Model) -> str:
+        """The context of this field's value in ``instance``'s row."""
+        if self.row_context is None:
+            return self.context
+        part = str(self.row_context(instance))
+        if not part or "\x00" in part:
+            raise ValueError(
+                f"The envelope_context function of {self.label()} returned an empty string or "
+                "one with NUL characters."
+            )
+        return f"{self.context}@{part}"
+
+    def open_for(self, instance: Model, stored: str) -> str:
+        """The plaintext of ``stored``, a value of this field in ``instance``'s row."""
+        return open_value(provider_named, stored, self.context_for(instance))
+
+    def row_error(self, exc: EncryptionError, instance: Model) -> EncryptionError:
+        """``exc`` naming this field and the row's primary key."""
+        message = f"Cannot read {self.label()} (primary key {instance.pk!r})"
+        return _contextual(exc, rewrap(exc, message))
+
     @sensitive_variables()
-    def _store(self, value: str) -> str:
-        context = self.context
+    def pre_save(self, model_instance: Model, add: bool) -> Any:
+        value = model_instance.__dict__.get(self.attname)
+        if self.row_context is None or value is None:
+            return super().pre_save(model_instance, add)
+        try:
+            if isinstance(value, Sealed):
+                self.open_for(model_instance, value)  # still this row's (the tenant may move)
+                return value
+            return Sealed(self._store(str(value), self.context_for(model_instance)))
+        except EncryptionError as exc:
+            message = f"Cannot store {self.label()} (nothing was written)"
+            raise _contextual(exc, rewrap(exc, message))  # noqa: B904 - chained in _contextual
+
+    @sensitive_variables()
+    def _store(self, value: str, context: str | None = None) -> str:
+        context = self.context if context is None else context
         if value.startswith(ENV_PREFIX):
             # Verbatim (a dump loaded back, a value copied in) only once it is shown to open:
             # storing a value nobody can read would lose it silently.
@@ -114,16 +162,24 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
         if value.startswith(ENC_V1_PREFIX):
             value = decrypt_with(get_keyring(), value)
         provider = active_provider()
-        if provider.name == LOCAL and get_keyring().active is None:
+        if not provider.enabled():
             return value  # encryption is off (no ENCRYPTION_KEY), as for the other fields
-        return seal(provider, value, context)
+        return seal(provider, value, context, write_cache=write_cache())
 
     @sensitive_variables()
     def get_prep_value(self, value: Any) -> Any:
+        if isinstance(value, Sealed):
+            return str(value)
         value = super().get_prep_value(value)
         if value is None:
             return None
         try:
+            if self.row_context is not None:
+                raise EncryptionError(
+                    "its values are bound to their row (envelope_context is a function), so "
+                    "they are written through the instance: save() or bulk_create(), not "
+                    "QuerySet.update() or a lookup"
+                )
             return self._store(value)
         except EncryptionError as exc:
             message = f"Cannot store {self.label()} (nothing was written)"
@@ -140,6 +196,8 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
             return None
         try:
             if value.startswith(ENV_PREFIX):
+                if self.row_context is not None:
+                    return Sealed(value)  # opened by the attribute, which has the instance
                 return open_value(provider_named, value, self.context)
             if value.startswith(ENC_V1_PREFIX):
                 return decrypt_with(get_keyring(), value)
@@ -154,7 +212,11 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
     def value_to_string(self, obj: Model) -> Any:
         # Serializers (dumpdata) get the stored form, never the plaintext the instance carries.
         value = self.value_from_object(obj)
-        return None if value is None else self.get_prep_value(value)
+        if value is None:
+            return None
+        if self.row_context is not None:
+            return str(self.pre_save(obj, add=False))
+        return self.get_prep_value(value)
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)

@@ -24,7 +24,7 @@ from authhero_encrypt.inventory import Target, is_envelope_field, survey
 from authhero_encrypt.keys import KeyRing, get_keyring
 from authhero_encrypt.migrate.batches import FieldMigrator, ProgressSink
 from authhero_encrypt.migrate.report import FieldReport, MigrationReport
-from authhero_encrypt.rotation import Rotation
+from authhero_encrypt.rotation import Outcome, Rotation
 from authhero_encrypt.status import TableReadError, status
 
 if TYPE_CHECKING:
@@ -114,9 +114,10 @@ def migrate(
             continue
         rules: Rotation | EnvelopeRotation = rotation
         if envelope is not None and is_envelope_field(fld):
-            rules = EnvelopeRotation(
-                target=envelope, resolve=provider_named, ring=ring, context=fld.context
-            )
+            kind = EnvelopeRotation if fld.row_context is None else RowContextRotation
+            rules = kind(target=envelope, resolve=provider_named, ring=ring, context=fld.context)
+            if isinstance(rules, RowContextRotation):
+                rules.bind(model, fld, using)
         migrator = FieldMigrator(
             model=model,
             field=fld,
@@ -159,6 +160,31 @@ def _recount(targets: Sequence[str], using: str, ring: KeyRing) -> dict[str, int
         "other_keys": other,
         "unattributed": unattributed,
     }
+
+
+class RowContextRotation(EnvelopeRotation):
+    """The envelope rules for a field whose context is per row (``envelope_context`` is a
+    function of the instance): each batch's instances are loaded, without the field, to ask
+    the function; a row the function fails on is kept as it is and reported."""
+
+    def bind(self, model: type[Model], field: Any, using: str) -> None:
+        self.model, self.field, self.using = model, field, using
+
+    def contexts(self, row_keys: Sequence[Any]) -> dict[Any, str]:
+        manager = self.model._base_manager.using(self.using).defer(self.field.attname)
+        instances = manager.in_bulk(row_keys)
+        found = {}
+        for pk, instance in instances.items():
+            try:
+                found[pk] = self.field.context_for(instance)
+            except ValueError:
+                found[pk] = "\x00"  # refused by the rules, so the row is reported failed
+        return found
+
+    def value(self, stored: str, context: str | None = None) -> tuple[Outcome, str, str | None]:
+        if context is None or "\x00" in context:
+            return Outcome.FAILED, stored, "the row's envelope_context function gave no context"
+        return super().value(stored, context)
 
 
 def _envelope_target(targets: Sequence[Target]) -> KeyProvider | None:

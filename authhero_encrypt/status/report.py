@@ -14,12 +14,16 @@ from typing import Any
 from django.core.checks import ERROR
 
 from authhero_encrypt.checks import check_key_settings
-from authhero_encrypt.envelope.format import AWS_KMS
 from authhero_encrypt.exceptions import InvalidKeyError
 from authhero_encrypt.inventory import MALFORMED, UNTAGGED, Excluded, Target, key_label
 from authhero_encrypt.keys import Key, KeyRing, get_keyring
 from authhero_encrypt.status.classify import value_class
-from authhero_encrypt.status.envelopes import envelope_kek, envelope_label, label_readable
+from authhero_encrypt.status.envelopes import (
+    envelope_kek,
+    envelope_label,
+    is_remote_label,
+    label_readable,
+)
 
 __all__ = ["KeyStatus", "StatusReport", "Tally"]
 
@@ -162,8 +166,8 @@ class KeyStatus:
 
     def needs_ring(self, by_key: Counter[str]) -> int:
         """How many of the values counted in ``by_key`` only the key ring can open (all but
-        those wrapped by AWS KMS)."""
-        return sum(n for label, n in by_key.items() if not label.startswith(f"{AWS_KMS}:"))
+        those wrapped by another envelope provider: AWS KMS, Vault, a custom backend)."""
+        return sum(n for label, n in by_key.items() if not is_remote_label(label))
 
     def roles(self) -> list[tuple[str, Key]]:
         if self.ring is None:

@@ -30,6 +30,7 @@ class Verifier:
 
     def __init__(self, ring: KeyRing) -> None:
         self.ring = ring
+        self.using = "default"  # the database a per-row envelope context is read from
         # One single-key ring per untagged candidate, in the codec's order: the codec does not
         # say which key opened a value, and this report is about exactly that.
         self.alone = [(key, KeyRing.from_keys(key, ())) for key in ring.untagged]
@@ -53,11 +54,13 @@ class Verifier:
         tally.checked += 1
         try:
             if tally.target.is_envelope and stored.startswith(ENV_PREFIX):
-                open_envelope(tally.target.field, stored)
-                context = getattr(tally.target.field, "context", "")
-                opener = envelope_opener(stored, self.ring, context)
-                if opener:
-                    tally.untagged_opened_by[opener] += 1
+                open_envelope(tally.target.field, stored, pk, self.using)
+                field = tally.target.field
+                if getattr(field, "row_context", None) is None:
+                    context = getattr(field, "context", "")
+                    opener = envelope_opener(stored, self.ring, context)
+                    if opener:
+                        tally.untagged_opened_by[opener] += 1
                 return
             opener = self.check(stored)
         except DecryptionError as exc:
@@ -95,6 +98,8 @@ def stream(
         )
         for tally in tallies
     ]
+    if verifier is not None:
+        verifier.using = using
     for batch in iter_raw_rows(model, columns, using=using, batch_size=batch_size):
         for row in batch:
             documents: dict[int, Any] = {}  # each JSON column parsed once per row
