@@ -136,9 +136,12 @@ def active_envelope_label(ring: KeyRing | None, *, resolve: bool = False) -> str
     provider, key_id = kek["provider"], kek["key_id"]
     if provider is None or key_id is None:
         return None
-    if provider == AWS_KMS and resolve and not key_id.startswith("arn:"):
+    # A KMS alias, or a provider whose stored key ids carry more than its settings (Vault's
+    # "<key>:v<version>"): only the provider can tell what new values are wrapped under.
+    remote = provider != LOCAL and not (provider == AWS_KMS and key_id.startswith("arn:"))
+    if resolve and remote:
         try:
-            key_id = provider_named(AWS_KMS).active_key_id()
+            key_id = provider_named(provider).active_key_id()
         except (ImproperlyConfigured, EncryptionError):
             return None  # nothing can be shown under it: the gate fails, saying so
     return f"{provider}:{key_id}"
