@@ -148,6 +148,38 @@ def measure(args: argparse.Namespace) -> dict[tuple[str, str], float]:
     return {pair: statistics.median(values) for pair, values in samples.items()}
 
 
+def compile_guard(rounds: int, calls: int) -> dict[str, float]:
+    """The guard's share of compiling each read query, with no database time in the way.
+
+    Compiling (``Query.sql_with_params()``) is where the guard runs; timing it alone, guard on
+    and off one after the other, is far less noisy than whole requests on a shared machine.
+    """
+    from benchmarks.suite import models
+
+    queries = {
+        "get": models.OursClient.objects.filter(client_id="x").query,
+        "list of 20": models.OursClient.objects.filter(tenant_id="x")[:20].query,
+        "values_list().get()": models.OursClient.objects.values_list("name", "client_secret")
+        .filter(client_id="x")
+        .query,
+    }
+    samples: dict[str, list[float]] = {name: [] for name in queries}
+    for round_number in range(rounds + 1):
+        for name, query in queries.items():
+            timed = []
+            for guarded in (True, False):
+                restore = None if guarded else _guard_off()
+                start = time.process_time()
+                for _ in range(calls):
+                    query.sql_with_params()
+                timed.append((time.process_time() - start) / calls * 1e6)
+                if restore is not None:
+                    restore()
+            if round_number:
+                samples[name].append(timed[0] - timed[1])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def render(found: dict[tuple[str, str], float], described: str, markdown: bool) -> str:
     header = [
         "operation",
@@ -193,6 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         found = measure(args)
         print(render(found, database.describe(), args.markdown))
+        compiled = compile_guard(args.rounds, args.calls * 10)
+        print()
+        print("Guard's share of compiling the query (µs per query, median of paired rounds):")
+        for name, value in compiled.items():
+            print(f"- {name}: {value:.1f}")
     finally:
         database.drop()
     return 0
