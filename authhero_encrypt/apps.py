@@ -41,6 +41,15 @@ class AuthHeroEncryptConfig(AppConfig):
         checks.register(check_reject_plaintext_setting, checks.Tags.security)
         checks.register(check_reject_plaintext_deploy, checks.Tags.security, deploy=True)
         vet_related_updates()
+        from authhero_encrypt.blind_index import checks as blind_index_checks
+        from authhero_encrypt.blind_index.keys import reset_index_keyring
+        from authhero_encrypt.blind_index.writes import install as tag_every_write
+
+        blind_index_checks.register()
+        tag_every_write()
+        setting_changed.connect(
+            reset_index_keyring, dispatch_uid="authhero_encrypt.reset_index_keyring"
+        )
         # Imports Django REST framework only when a check runs, and only if it is installed.
         from authhero_encrypt.integrations.drf_checks import check_drf_settings, check_drf_views
 

@@ -49,6 +49,20 @@ class Settings:
     def ENCRYPTION_PAD_PAYLOAD(self) -> Any:
         return getattr(settings, "ENCRYPTION_PAD_PAYLOAD", False)
 
+    # Blind indexes (authhero_encrypt.blind_index); validated by its system checks E401-E404.
+
+    @property
+    def ENCRYPTION_INDEX_KEY(self) -> Any:
+        return getattr(settings, "ENCRYPTION_INDEX_KEY", None)
+
+    @property
+    def ENCRYPTION_INDEX_KEY_ID(self) -> Any:
+        return getattr(settings, "ENCRYPTION_INDEX_KEY_ID", None)
+
+    @property
+    def ENCRYPTION_INDEX_KEY_FALLBACKS(self) -> Any:
+        return getattr(settings, "ENCRYPTION_INDEX_KEY_FALLBACKS", None)
+
     @property
     def ENCRYPTION_REJECT_PLAINTEXT(self) -> Any:
         # Strict mode (authhero_encrypt.fields.strict); validated by check E006.

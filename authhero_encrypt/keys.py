@@ -118,9 +118,14 @@ def parse_key_id(
 
 
 @sensitive_variables()
-def parse_fallback(entry: object, index: int) -> tuple[str | None, bytes]:
-    """Parse one ``ENCRYPTION_KEY_FALLBACKS`` item: ``"BASE64KEY"`` or ``"KEYID:BASE64KEY"``."""
-    setting = f"ENCRYPTION_KEY_FALLBACKS[{index}]"
+def parse_fallback(
+    entry: object, index: int, *, setting_name: str = "ENCRYPTION_KEY_FALLBACKS"
+) -> tuple[str | None, bytes]:
+    """Parse one ``ENCRYPTION_KEY_FALLBACKS`` item: ``"BASE64KEY"`` or ``"KEYID:BASE64KEY"``.
+
+    ``setting_name`` names the list in messages (the blind index ring has one of its own).
+    """
+    setting = f"{setting_name}[{index}]"
     if not isinstance(entry, str):
         raise InvalidKeyError(
             f'{setting} must be a string "BASE64KEY" or "KEYID:BASE64KEY", '
@@ -139,13 +144,15 @@ def parse_fallback(entry: object, index: int) -> tuple[str | None, bytes]:
     return key_id, load_encryption_key(key_text, setting=setting)
 
 
-def fallback_entries(value: object) -> list[object]:
-    """The items of ``ENCRYPTION_KEY_FALLBACKS``; refuses a bare string (a classic typo)."""
+def fallback_entries(
+    value: object, *, setting_name: str = "ENCRYPTION_KEY_FALLBACKS"
+) -> list[object]:
+    """The items of a fallbacks setting; refuses a bare string (a classic typo)."""
     if value is None:
         return []
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise InvalidKeyError(
-            "ENCRYPTION_KEY_FALLBACKS must be a list of strings, "
+            f"{setting_name} must be a list of strings, "
             f"not {type(value).__name__}. Wrap a single key in a list."
         )
     return list(value)

@@ -7,6 +7,9 @@ import base64
 KEY_A = base64.b64encode(bytes(range(32))).decode()
 KEY_B = base64.b64encode(bytes(range(32, 64))).decode()
 KEY_C = base64.b64encode(bytes(range(64, 96))).decode()
+# Blind index keys (never the same as an encryption key: check E402).
+INDEX_KEY_A = base64.b64encode(bytes(range(96, 128))).decode()
+INDEX_KEY_B = base64.b64encode(bytes(range(128, 160))).decode()
 
 # A 3 KB PEM-shaped private key for the envelope tests and benchmark. The spaces and '!' are
 # characters base64url never produces, so "not in the stored text" only passes for ciphertext.

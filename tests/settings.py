@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
-from tests.keys import KEY_A
+from tests.keys import INDEX_KEY_A, KEY_A
 
 BASE_DIR = os.path.dirname(os.path.abspath(__file__))
 SECRET_KEY = "tests-only-not-secret"
@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "authhero_encrypt",
     "tests.testapp",
     "tests.rowapp",  # a per-row envelope context (tests/test_envelope_row_context.py)
+    "tests.indexapp",  # blind indexes (tests/test_blind_index*.py)
     # The example project's AuthHero tables, so its admin is tested with the package.
     "example_project.authhero",
     # Django REST framework and django-filter (the drf extra): the browsable API's templates.
@@ -95,6 +96,8 @@ def _database() -> dict[str, object]:
 DATABASES = {"default": _database()}
 
 ENCRYPTION_KEY = KEY_A
+ENCRYPTION_INDEX_KEY = INDEX_KEY_A
+ENCRYPTION_INDEX_KEY_ID = "i1"
 
 # tests/test_import_export.py drives the real django-import-export admin (its templates).
 if importlib.util.find_spec("import_export") is not None:

@@ -16,6 +16,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
 from authhero_encrypt import keys
+from authhero_encrypt.blind_index.lookups import INDEXED_LOOKUPS, indexed_lookup
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
 from authhero_encrypt.exceptions import (
     DecryptionError,
@@ -315,6 +316,11 @@ class EncryptedFieldMixin:
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)  # type: ignore[misc]
+        if lookup_name in INDEXED_LOOKUPS:
+            # Equality through a blind index over this field (authhero_encrypt.blind_index).
+            indexed = indexed_lookup(self, lookup_name)
+            if indexed is not None:
+                return indexed
         if lookup_name == "exact":
             return NullOnlyExact
         # A class, as Django's convention has it; building it (filter()) raises the refusal.

@@ -1,0 +1,17 @@
+"""Equality search and uniqueness on encrypted values: blind indexes.
+
+Declare a ``BlindIndexField`` beside an encrypted field::
+
+    email = EncryptedCharField(max_length=254)
+    email_index = BlindIndexField("email", normalize=["strip", "casefold"], unique=True)
+
+and ``filter(email=...)``, ``email__in``, ``get_or_create`` and unique validation work through
+the tag column. The design and the leakage it accepts are in ``docs/blind_index.md``.
+"""
+
+from __future__ import annotations
+
+from authhero_encrypt.blind_index.field import BlindIndexField, PreviousIndexField
+from authhero_encrypt.blind_index.normalizers import NORMALIZERS
+
+__all__ = ["NORMALIZERS", "BlindIndexField", "PreviousIndexField"]

@@ -1,0 +1,47 @@
+"""Models with blind indexes (authhero_encrypt.blind_index), for tests/test_blind_index*.py."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from authhero_encrypt.blind_index import BlindIndexField
+from authhero_encrypt.fields import EncryptedCharField, EncryptedTextField, JSONPathEncryptedField
+
+
+class Member(models.Model):
+    """An email unique after casefolding, a phone searched by its digits, a token as stored."""
+
+    name = models.CharField(max_length=50, default="")
+    email = EncryptedCharField(max_length=254, null=True, blank=True)
+    email_index = BlindIndexField("email", normalize=["strip", "casefold"], unique=True)
+    phone = EncryptedCharField(max_length=40, null=True, blank=True)
+    phone_index = BlindIndexField("phone", normalize="digits")
+    token = EncryptedTextField(null=True, blank=True)
+    token_index = BlindIndexField("token")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberCopy(models.Model):
+    """The plaintext twin of Member: the answers its queries must give."""
+
+    name = models.CharField(max_length=50, default="")
+    # NULL as in Member: the copy must hold exactly what Member holds.
+    email = models.CharField(max_length=254, null=True, blank=True)  # noqa: DJ001
+    phone = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001
+    token = models.TextField(null=True, blank=True)  # noqa: DJ001
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Connection(models.Model):
+    """A JSON document whose ``client_secret`` is encrypted and searchable."""
+
+    name = models.CharField(max_length=50, default="")
+    options = JSONPathEncryptedField(encrypted_paths=["client_secret"], default=dict)
+    secret_index = BlindIndexField("options__client_secret")
+
+    def __str__(self) -> str:
+        return self.name
