@@ -13,13 +13,21 @@ import sys
 
 import pytest
 from django.db import connection
+from django.db.models import prefetch_related_objects
 from django.test import override_settings
 from django.views.debug import ExceptionReporter
 
 from authhero_encrypt.crypto import encrypt_value
 from authhero_encrypt.exceptions import DecryptionError, InvalidKeyError
 from authhero_encrypt.keys import get_keyring
-from tests.testapp.models import Connection, GuardAccount, GuardVaultItem, PrivateKey, Secret
+from tests.testapp.models import (
+    Connection,
+    GuardAccount,
+    GuardVaultItem,
+    PrivateKey,
+    Secret,
+    TenantCredential,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -235,7 +243,21 @@ def seed_private_key(strict: bool) -> int:
     return bad.pk
 
 
+def seed_tenant(strict: bool) -> tuple[str, str]:
+    # A composite primary key, which Django folds into a tuple in the rows above the converter.
+    TenantCredential.objects.create(tenant="t", name="a", secret=EARLIER_TOKEN)
+    TenantCredential.objects.create(tenant="t", name="b", secret=SAME_ROW_TOKEN, options={})
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(TenantCredential._meta.db_table)} SET options = %s WHERE name = 'b'",
+            [json.dumps({"client_secret": bad_value(strict)})],
+        )
+    return ("t", "b")
+
+
 SECRETS = Secret.objects.order_by("id")
+RAW_SECRETS = f"SELECT * FROM {Secret._meta.db_table} ORDER BY id"
 SHAPES = {
     "instances": (seed_secret, "Secret.notes", lambda pk: list(SECRETS.all())),
     "get": (seed_secret, "Secret.notes", lambda pk: Secret.objects.get(pk=pk)),
@@ -252,6 +274,12 @@ SHAPES = {
         "Secret.notes",
         lambda pk: list(SECRETS.values_list("notes", flat=True)),
     ),
+    "named": (
+        seed_secret,
+        "Secret.notes",
+        lambda pk: list(SECRETS.values_list("label", "token", "notes", named=True)),
+    ),
+    "raw": (seed_secret, "Secret.notes", lambda pk: list(Secret.objects.raw(RAW_SECRETS))),
     "only": (seed_secret, "Secret.notes", lambda pk: list(SECRETS.only("token", "notes"))),
     "deferred": (seed_secret, "Secret.notes", lambda pk: SECRETS.defer("notes").get(pk=pk).notes),
     "in_bulk": (seed_secret, "Secret.notes", lambda pk: SECRETS.in_bulk([pk - 1, pk])),
@@ -275,6 +303,13 @@ SHAPES = {
         seed_item,
         "GuardVaultItem.secret",
         lambda pk: list(GuardAccount.objects.get().items.order_by("id")),
+    ),
+    "composite": (
+        seed_tenant,
+        "TenantCredential.options",
+        lambda pk: list(
+            TenantCredential.objects.order_by("name").values_list("pk", "secret", "options")
+        ),
     ),
     "json": (seed_connection, "Connection.options", lambda pk: list(Connection.objects.all())),
     "json_values": (
@@ -319,3 +354,23 @@ def test_the_unseen_values_are_what_the_rows_hold():
         assert Secret.objects.get(pk=pk).notes == LEFT_BEHIND
         assert Secret.objects.get(pk=pk).token == SAME_ROW_TOKEN
         assert Secret.objects.get(pk=pk - 1).notes == EARLIER_NOTES
+
+
+def test_blanking_leaves_the_callers_own_lists_alone():
+    # GuardVaultItem rows are four columns wide, as this list of accounts is long: only Django's
+    # row variables are blanked, never a list of the caller's that happens to be as long.
+    accounts = [GuardAccount.objects.create(name=f"a{i}") for i in range(4)]
+    item = GuardVaultItem.objects.create(account=accounts[0], secret="replaced below")
+    write_raw(GuardVaultItem, item.pk, "secret", LEFT_BEHIND)
+    with override_settings(ENCRYPTION_REJECT_PLAINTEXT=True), pytest.raises(DecryptionError):
+        prefetch_related_objects(accounts, "items")
+    assert all(isinstance(account, GuardAccount) for account in accounts)
+
+
+def test_from_db_value_called_directly_still_raises():
+    connection_ = connection
+    field = Secret._meta.get_field("notes")
+    strict = override_settings(ENCRYPTION_REJECT_PLAINTEXT=True)
+    with strict, pytest.raises(DecryptionError, match="strict mode refuses plaintext"):
+        field.from_db_value(LEFT_BEHIND, None, connection_)
+    assert field.from_db_value(encrypt_value("kept"), None, connection_) == "kept"

@@ -9,13 +9,14 @@ converter does not raise: it hands Django a :class:`Refused` marker, which holds
 nothing of the value, and :func:`raise_refused`, the converter Django runs next on the same
 column, raises the error once the marker has replaced the stored text in ``value``. Before it
 does, the rows that the frames above hold are blanked where their encrypted columns are
-(:func:`scrub_rows_above`); the failed iteration drops them anyway. A deferred value loaded on
-attribute access is re-raised above Django's descriptor, whose frame holds the instance's
-``__dict__`` (:class:`EncryptedAttribute`).
+(:func:`scrub_rows_above`); the failed iteration drops them anyway, and a row held as a tuple
+is rebound. A deferred value loaded on attribute access is re-raised above Django's descriptor,
+whose frame holds the instance's ``__dict__`` (:class:`EncryptedAttribute`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import sys
 from collections.abc import Sequence
 from types import FrameType
@@ -48,9 +49,12 @@ _APPLY_CONVERTERS = SQLCompiler.apply_converters.__code__
 _MAX_PKS_NAMED = 3
 _HIDDEN = "[decrypted value removed from this report]"
 # The locals of Django's query frames that hold rows: the row being converted and the one before
-# it (``row``), and the fetched chunks of raw rows (``results``, in ``ModelIterable``).
-_ROW = "row"
+# it (``row``; ``values`` in ``raw()``), the fetched chunks of raw rows (``results``, in
+# ``ModelIterable``), and the reordered copy ``raw()`` builds of each row.
+_ROWS = ("row", "values")
+_FOLDED = "row"  # the name of a row of another width: one with a composite key folded
 _CHUNKS = "results"
+_COPIES = "model_init_values"
 
 
 def rewrap(exc: EncryptionError, context: str) -> EncryptionError:
@@ -139,16 +143,42 @@ def scrub_rows_above(frame: FrameType | None) -> None:
         return
     width = len(current)
     while frame is not None and frame.f_globals.get("__name__", "").startswith("django.db."):
-        row = frame.f_locals.get(_ROW)
-        if isinstance(row, list) and len(row) == width:
-            for position in positions:
-                row[position] = _HIDDEN
-        chunks = frame.f_locals.get(_CHUNKS)
+        local = frame.f_locals
+        for name in _ROWS:
+            row = local.get(name)
+            if isinstance(row, list) and len(row) == width:
+                for position in positions:
+                    row[position] = _HIDDEN
+            elif isinstance(row, list) and name == _FOLDED:
+                # Django has folded a composite primary key of this row into a tuple, so its
+                # columns have moved: all but the key go.
+                row[:] = [value if isinstance(value, tuple) else _HIDDEN for value in row]
+            elif isinstance(row, tuple) and len(row) == width:
+                # values_list(named=True) holds the previous row as a tuple.
+                _rebind_local(frame, name, _blanked(row, width, positions))
+        chunks = local.get(_CHUNKS)
         if isinstance(chunks, list):
             for index, chunk in enumerate(chunks):
                 if isinstance(chunk, (list, tuple)):
                     chunks[index] = [_blanked(raw, width, positions) for raw in chunk]
+        copy = local.get(_COPIES)
+        if isinstance(copy, list):
+            copy[:] = [_HIDDEN] * len(copy)
         frame = frame.f_back
+
+
+def _rebind_local(frame: FrameType, name: str, value: Any) -> None:
+    """Rebind a local of a running frame, for a row held as a tuple, which cannot be changed.
+
+    Python 3.13 writes ``f_locals`` through to the frame (PEP 667); before, the snapshot is
+    written back with ``PyFrame_LocalsToFast``, as debuggers do. Skipped where the C API is not
+    there (another interpreter).
+    """
+    frame.f_locals[name] = value
+    if sys.version_info < (3, 13):
+        api = getattr(ctypes, "pythonapi", None)
+        if api is not None:
+            api.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))
 
 
 def _blanked(row: Any, width: int, positions: Sequence[int]) -> Any:
