@@ -16,7 +16,6 @@ whose frame holds the instance's ``__dict__`` (:class:`EncryptedAttribute`).
 
 from __future__ import annotations
 
-import ctypes
 import sys
 from collections.abc import Sequence
 from types import FrameType
@@ -176,6 +175,8 @@ def _rebind_local(frame: FrameType, name: str, value: Any) -> None:
     """
     frame.f_locals[name] = value
     if sys.version_info < (3, 13):
+        import ctypes  # only on this rare path
+
         api = getattr(ctypes, "pythonapi", None)
         if api is not None:
             api.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))
