@@ -24,7 +24,7 @@ from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.envelope.format import PREFIX as ENVELOPE_PREFIX
 from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields import JSONPathEncryptedField
-from authhero_encrypt.fields.base import without_frames
+from authhero_encrypt.fields.read_errors import without_frames
 from authhero_encrypt.inventory import load_json
 from authhero_encrypt.json_paths import Path
 from authhero_encrypt.keys import get_keyring

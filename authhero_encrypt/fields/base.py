@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import sys
-from types import FrameType
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.core import checks
 from django.core.exceptions import FieldError
-from django.db import DatabaseError, models, transaction
-from django.db.models.expressions import Case, Value
-from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
-from django.db.models.sql.compiler import SQLCompiler
 from django.utils.functional import cached_property
 
 from authhero_encrypt import keys
@@ -24,7 +20,6 @@ from authhero_encrypt.exceptions import (
     InvalidKeyError,
     MissingKeyError,
 )
-from authhero_encrypt.fields.cursors import close_suspended_cursors
 from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.entry_points import (
     _IN_BULK,
@@ -34,8 +29,17 @@ from authhero_encrypt.fields.entry_points import (
 )
 from authhero_encrypt.fields.expressions import EncryptedCol
 from authhero_encrypt.fields.model_checks import declaration_errors
+from authhero_encrypt.fields.read_errors import (
+    EncryptedAttribute,
+    like_escape,
+    primary_keys_holding,
+    raise_refused,
+    refuse,
+    rewrap,
+)
 from authhero_encrypt.fields.refused import refused_lookup, refused_transform
 from authhero_encrypt.fields.strict import check_reject_plaintext, rejects_plaintext
+from authhero_encrypt.fields.writes import WriteExpressionsMixin
 from authhero_encrypt.keys import KeyRing, get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
 
@@ -44,8 +48,6 @@ if TYPE_CHECKING:
     from django.db.models import Model
 
 PUBLIC_MODULE = "authhero_encrypt.fields"
-_APPLY_CONVERTERS = SQLCompiler.apply_converters.__code__
-_MAX_PKS_NAMED = 3
 
 
 def store(ring: KeyRing, value: str) -> str:
@@ -64,95 +66,6 @@ def store(ring: KeyRing, value: str) -> str:
     return encrypt_value(value, ring)
 
 
-def rewrap(exc: EncryptionError, context: str) -> EncryptionError:
-    """The same kind of error as ``exc`` with ``context`` in front, for raising ``from exc``."""
-    message = f"{context}: {exc}"
-    if isinstance(exc, DecryptionError):
-        return type(exc)(message, key_id=exc.key_id)
-    return type(exc)(message)
-
-
-def without_frames(exc: EncryptionError) -> EncryptionError:
-    """``exc`` with the tracebacks of it and its causes dropped; the messages and chain stay.
-
-    For errors whose frames hold decrypted values: error reports (Django's technical 500 page,
-    ``AdminEmailHandler``) print the locals of every frame of every exception in the chain.
-    """
-    current: BaseException | None = exc
-    while current is not None:
-        current.__traceback__ = None
-        current = current.__cause__ or current.__context__
-    return exc
-
-
-_HIDDEN = "[decrypted value removed from this report]"
-
-
-def scrub_rows_above(frame: FrameType | None) -> None:
-    """Blank the decrypted values in the result rows that Django's frames above a failed read hold.
-
-    A read fails inside ``SQLCompiler.apply_converters``, whose ``row`` already holds the
-    plaintext of the row's earlier encrypted columns, while ``ModelIterable`` (and the other
-    iterables) still hold the previous row, decrypted. Error reports print every frame's locals,
-    and no field can reach those frames' variables, but the rows are lists that the failed
-    iteration is about to drop: their encrypted positions are overwritten in place.
-    """
-    while frame is not None and frame.f_code is not _APPLY_CONVERTERS:
-        frame = frame.f_back
-    if frame is None:
-        return
-    converters = frame.f_locals.get("converters") or ()
-    current = frame.f_locals.get("row")
-    positions = [
-        position
-        for position, (functions, _expression) in converters
-        if any(isinstance(getattr(f, "__self__", None), EncryptedFieldMixin) for f in functions)
-    ]
-    if not positions or not isinstance(current, list):
-        return
-    width = len(current)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("django.db."):
-        for value in list(frame.f_locals.values()):
-            if isinstance(value, list) and len(value) == width and value is not converters:
-                for position in positions:
-                    value[position] = _HIDDEN
-        frame = frame.f_back
-
-
-def primary_keys_holding(
-    model: type[Model], column: str, pattern: str, connection: BaseDatabaseWrapper
-) -> list[Any]:
-    """Primary keys of rows whose ``column`` matches the LIKE ``pattern``; a best effort.
-
-    Only called on the error path, to name the rows an undecryptable value came from: the
-    converter that meets the value is never told the row. Each ciphertext has its own random IV,
-    so it picks out its row. Runs in a savepoint and swallows database errors, so looking for
-    context can never break the caller's transaction.
-    """
-    table = connection.ops.quote_name(model._meta.db_table)
-    # A composite primary key (models.CompositePrimaryKey) has columns and no column: its rows
-    # are named by the tuple of their key.
-    pk_field: Any = model._meta.pk
-    pk_columns: tuple[str, ...] = getattr(pk_field, "columns", None) or (pk_field.column,)
-    pk = ", ".join(connection.ops.quote_name(c) for c in pk_columns)
-    col = connection.ops.quote_name(column)
-    if connection.vendor == "postgresql":
-        col = f"CAST({col} AS text)"
-    # SQLite's LIKE has no escape character unless told, and base64url is full of '_'.
-    sql = f"SELECT {pk} FROM {table} WHERE {col} LIKE %s ESCAPE %s ORDER BY {pk}"  # noqa: S608
-    try:
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            cursor.execute(sql, [pattern, "\\"])
-            rows = cursor.fetchmany(_MAX_PKS_NAMED)
-            return [tuple(row) if len(pk_columns) > 1 else row[0] for row in rows]
-    except DatabaseError:
-        return []
-
-
-def like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 class NullOnlyExact(Exact):
     """``field=None``, which Django rewrites to ``isnull``; any other right-hand side is refused.
 
@@ -166,12 +79,16 @@ class NullOnlyExact(Exact):
         return super().get_prep_lookup()
 
 
-class EncryptedFieldMixin:
+class EncryptedFieldMixin(WriteExpressionsMixin):
     """Shared behaviour of the encrypted model fields.
 
     Lookups are refused: the stored text is randomised ciphertext, so ``exact``, ``contains`` and
-    the rest would silently match nothing. Only ``isnull`` tells the truth and is kept.
+    the rest would silently match nothing. Only ``isnull`` tells the truth and is kept. Writes of
+    expressions are sealed or refused (:mod:`~authhero_encrypt.fields.writes`); a refused stored
+    value never reaches an error report (:mod:`~authhero_encrypt.fields.read_errors`).
     """
+
+    descriptor_class = EncryptedAttribute
 
     if TYPE_CHECKING:
         model: type[Model]
@@ -227,92 +144,6 @@ class EncryptedFieldMixin:
             "itself (values(), only(), instances) and work on the plaintext in Python."
         )
 
-    # Writes of expressions -----------------------------------------------------------------
-    # Django compiles an expression's SQL without asking the field to prepare its value, so a
-    # write of anything but a plain value would land in the clear. A literal in Value() is
-    # sealed as save() would seal it; every other expression is refused before SQL is sent.
-
-    def stored_literal(self, value: Any) -> Any:
-        """The value to write for the plain ``value``, in the form the column holds."""
-        raise NotImplementedError
-
-    def plain_output_field(self) -> models.Field[Any, Any]:
-        """A field that writes a stored value as it is, for a sealed ``Value``."""
-        return models.TextField()
-
-    def pre_save(self, model_instance: Model, add: bool) -> Any:
-        value = super().pre_save(model_instance, add)  # type: ignore[misc]
-        if not hasattr(value, "resolve_expression"):
-            return value
-        if isinstance(value, Value):
-            # The literal goes through the usual path, which encrypts it. JSON null is the one
-            # Value kept, because a bare None would store SQL NULL instead.
-            return value if value.value is None else value.value
-        raise self.write_expression_error(value, "save()")
-
-    def get_placeholder(self, value: Any, compiler: Any, connection: BaseDatabaseWrapper) -> str:
-        # Called by QuerySet.update() and bulk_update() for every value, right before the
-        # value is compiled; an expression here is a resolved copy, so sealing it in place
-        # changes nobody else's object.
-        if hasattr(value, "as_sql"):
-            self.seal_expression(value)
-        return "%s"
-
-    def get_placeholder_sql(
-        self, value: Any, compiler: Any, connection: BaseDatabaseWrapper
-    ) -> tuple[str, Any]:
-        # Django 6.1's name for the hook above, which also returns the SQL; it is called for
-        # inserts and updates alike.
-        if hasattr(value, "as_sql"):
-            self.seal_expression(value)
-            sql, params = compiler.compile(value)
-            return sql, params
-        return "%s", (value,)
-
-    def seal_expression(self, expression: Any, *, apply: bool = True) -> None:
-        """Seal the literals of ``expression`` in place, or refuse it with ``FieldError``.
-
-        With ``apply=False`` only the refusal: every literal is sealed to prove it can be, and
-        nothing is changed (multi-table updates are vetted this way before any statement runs).
-        """
-        if isinstance(expression, Value):
-            if expression.value is None:
-                return
-            if expression._output_field_or_none is self:  # type: ignore[attr-defined]
-                # A Value that prepares itself through this field when compiled.
-                if not apply:
-                    self.stored_literal(expression.value)
-                return
-            stored = self.stored_literal(expression.value)
-            if apply:
-                expression.value = stored
-                expression.output_field = self.plain_output_field()
-                expression.__dict__.pop("_output_field_or_none", None)
-        elif isinstance(expression, Case):
-            # bulk_update(): CASE WHEN pk=... THEN Value(v, output_field=field) ... END.
-            for when in expression.cases:
-                self.seal_expression(when.result, apply=apply)
-            self.seal_expression(expression.default, apply=apply)
-        elif isinstance(expression, Cast) and expression._output_field_or_none is self:  # type: ignore[attr-defined]
-            self.seal_expression(expression.get_source_expressions()[0], apply=apply)
-        else:
-            raise self.write_expression_error(expression, "update()")
-
-    def vet_write(self, value: Any) -> None:
-        """Raise as the write of ``value`` would, without writing or changing anything."""
-        if hasattr(value, "resolve_expression"):
-            self.seal_expression(value, apply=False)
-        elif value is not None:
-            self.stored_literal(value)
-
-    def write_expression_error(self, expression: Any, where: str) -> FieldError:
-        return FieldError(
-            f"{self.label()} is encrypted at rest, so {where} cannot set it from "
-            f"{type(expression).__name__}(): the database would compute the value and store it "
-            "in plaintext. Nothing was written. Pass a plain value (it is encrypted as save() "
-            "would), or load the rows, change them in Python and save them."
-        )
-
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)  # type: ignore[misc]
@@ -347,13 +178,16 @@ class EncryptedFieldMixin:
         pattern: str | None = None,
     ) -> EncryptionError:
         """``exc`` with the field and the rows holding ``stored`` (or matching ``pattern``)."""
-        scrub_rows_above(sys._getframe(1))
         if pattern is None:
             pattern = f"%{like_escape(stored)}%"
         pks = primary_keys_holding(self.model, self.column, pattern, connection)
         rows = ", ".join(repr(pk) for pk in pks) if pks else "unknown"
-        close_suspended_cursors()  # the read is over: see authhero_encrypt.fields.cursors
         return rewrap(exc, f"Cannot read {self.label()}{where} (primary key {rows})")
+
+    def get_db_converters(self, connection: BaseDatabaseWrapper) -> list[Callable[..., Any]]:
+        # from_db_value returns a refusal (a Refused marker) instead of raising when Django calls
+        # it as a converter; the converter after it raises, away from the stored text.
+        return [*super().get_db_converters(connection), raise_refused]  # type: ignore[misc]
 
     def refuses_plaintext(self) -> bool:
         """Whether a stored value without a ciphertext prefix is refused now (strict mode)."""
@@ -476,7 +310,7 @@ class EncryptedStringMixin(EncryptedFieldMixin):
             return None
         if not value.startswith(PREFIX):
             if self.refuses_plaintext():
-                raise self.plaintext_error(value, connection)
+                return refuse(self.plaintext_error(value, connection))
             return value  # legacy plaintext, encrypted on its next write
         try:
             # The cached ring read directly: a call per row saved on the read hot path.
@@ -484,7 +318,7 @@ class EncryptedStringMixin(EncryptedFieldMixin):
         except DecryptionError as exc:
             if deleting():
                 return DEFERRED
-            raise self.read_error(exc, value, connection) from exc
+            return refuse(self.read_error(exc, value, connection), exc)
 
     def value_to_string(self, obj: Model) -> Any:
         # Serializers (dumpdata) get the stored form: a dump is one of the leaks this defends

@@ -16,9 +16,10 @@ from authhero_encrypt.envelope.config import active_provider, provider_named, wr
 from authhero_encrypt.envelope.format import PREFIX as ENV_PREFIX
 from authhero_encrypt.envelope.format import check_context
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError, KeyProviderError
-from authhero_encrypt.fields.base import EncryptedFieldMixin, rewrap, without_frames
+from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.generic import _GT, _ST, TextField
+from authhero_encrypt.fields.read_errors import refuse, rewrap, without_frames
 from authhero_encrypt.fields.row_context import EnvelopeAttribute, Sealed
 from authhero_encrypt.keys import get_keyring
 from authhero_encrypt.validators import RefuseCiphertextValidator
@@ -204,9 +205,9 @@ class EnvelopeEncryptedTextField(EncryptedFieldMixin, TextField[_ST, _GT]):  # t
         except DecryptionError as exc:
             if deleting():
                 return DEFERRED
-            raise _contextual(exc, self.read_error(exc, value, connection))  # noqa: B904
+            return refuse(_contextual(exc, self.read_error(exc, value, connection)))
         if self.refuses_plaintext():
-            raise self.plaintext_error(value, connection)
+            return refuse(self.plaintext_error(value, connection))
         return value  # legacy plaintext, envelope-encrypted on its next write
 
     def value_to_string(self, obj: Model) -> Any:

@@ -20,15 +20,10 @@ from django.db.models.fields.json import (
 from authhero_encrypt import keys
 from authhero_encrypt.crypto import PREFIX, decrypt_with
 from authhero_encrypt.exceptions import DecryptionError, EncryptionError
-from authhero_encrypt.fields.base import (
-    EncryptedFieldMixin,
-    like_escape,
-    rewrap,
-    store,
-    without_frames,
-)
+from authhero_encrypt.fields.base import EncryptedFieldMixin, store
 from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.generic import _GT, _ST, JSONField
+from authhero_encrypt.fields.read_errors import like_escape, refuse, rewrap
 from authhero_encrypt.fields.refused import refused_lookup
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
 from authhero_encrypt.keys import get_keyring
@@ -393,11 +388,11 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
             if not stored.startswith(PREFIX):
                 if self.refuses_plaintext():
                     where = f" path '{path_text((*at, key))}'"
-                    # The column's text as fetched names the row (part of it, under a key).
-                    if not isinstance(value, str):  # a driver that parsed it: best effort
+                    # The column's text as fetched names the row. Under a key (or from a
+                    # driver that parsed it) only the leaf is sure to be in the stored text:
+                    # the databases render an extracted object with their own spacing.
+                    if not isinstance(value, str) or isinstance(expression, KeyTransform):
                         pattern = f'%"{like_escape(stored)}"%'
-                    elif isinstance(expression, KeyTransform):
-                        pattern = f"%{like_escape(value)}%"
                     else:
                         pattern = like_escape(value)
                     raise self.plaintext_error(stored, connection, where, pattern)
@@ -424,4 +419,4 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
         del document
         if deleting():
             return DEFERRED
-        raise without_frames(failure)
+        return refuse(failure)

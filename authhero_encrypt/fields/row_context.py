@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db.models.query_utils import DeferredAttribute
-
 from authhero_encrypt.exceptions import EncryptionError
+from authhero_encrypt.fields.read_errors import EncryptedAttribute
 
 if TYPE_CHECKING:
     from django.db.models import Model
@@ -29,7 +28,7 @@ class Sealed(str):
     __slots__ = ()
 
 
-class EnvelopeAttribute(DeferredAttribute):
+class EnvelopeAttribute(EncryptedAttribute):
     """The model attribute of an envelope field: opens a row-bound value on first access.
 
     A data descriptor (it defines ``__set__``), so it is asked even once the value sits in the
