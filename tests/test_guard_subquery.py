@@ -236,6 +236,33 @@ def test_a_subquery_document_sorted_grouped_or_compared_is_refused(build, rows, 
         evaluate()
 
 
+@pytest.mark.parametrize("rhs", [F("options"), F("options__configuration")])
+def test_a_vetted_lookup_compared_with_an_encrypted_document_is_refused(rhs, rows, selected):
+    # A plaintext key has no secret paths to vet a document against, but the document it is
+    # compared with may hold ciphertext: the answer would be about the ciphertext.
+    nested = Connection.objects.annotate(sub=selected("options__nested"))
+    with pytest.raises(FieldError, match=r"testapp\.Connection\.options.*lookup 'exact'"):
+        list(nested.filter(sub=rhs))
+    if connection.features.supports_json_field_contains:
+        with pytest.raises(FieldError, match=r"lookup 'contains'"):
+            list(Connection.objects.filter(options__nested__contains=rhs))
+
+
+def test_a_subquery_given_another_output_field_is_refused(rows):
+    # Its value would reach the caller without the field's converter: ciphertext as the value.
+    inner = Connection.objects.filter(pk=OuterRef("pk"))
+    plain = Subquery(inner.values("options"), output_field=models.JSONField())
+    with pytest.raises(FieldError, match=r"testapp\.Connection\.options.*subquery"):
+        list(Connection.objects.annotate(doc=plain).values_list("doc", flat=True))
+    Secret.objects.create(label="x", token="kept secret!")
+    text = Subquery(
+        Secret.objects.filter(pk=OuterRef("pk")).values("token")[:1],
+        output_field=models.CharField(),
+    )
+    with pytest.raises(FieldError, match=r"testapp\.Secret\.token.*subquery"):
+        list(Secret.objects.annotate(s=text).values_list("s", flat=True))
+
+
 def test_a_refused_subquery_sends_nothing(rows, selected, django_assert_num_queries):
     with django_assert_num_queries(0), pytest.raises(FieldError):
         list(Connection.objects.annotate(doc=selected()).order_by("doc"))

@@ -260,14 +260,17 @@ def _subquery_problem(compiler: Any, parent: FrameType) -> str:
             return _SUBQUERY
         above = above.f_back
     outer = above.f_locals.get("self") if above is not None else None
+    field, at = item
     if (
         above is None
         or above.f_code is not _COMPILE
         or above.f_locals.get("node") is not node
         or not isinstance(outer, SQLCompiler)
+        # Selected, its value is decrypted by its output field's converter: the column's own,
+        # unless the caller gave another (Subquery(..., output_field=JSONField())).
+        or node.output_field is not field
     ):
         return _SUBQUERY
-    field, at = item
     return _use_problem(node, field, outer, above.f_back, at)[0]
 
 

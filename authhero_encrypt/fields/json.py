@@ -32,6 +32,7 @@ from authhero_encrypt.fields.json_lookups import (
     NullOnlyJSONExact,
     key_path_of,
 )
+from authhero_encrypt.fields.query_shape import encrypted_item
 from authhero_encrypt.fields.refused import refused_lookup
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
 from authhero_encrypt.keys import get_keyring
@@ -142,8 +143,10 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
         return "holds" if self.path_trie.node_at(path) is not None else "plain"
 
     def allows_owner(self, owner: Any, path: tuple[str, ...]) -> bool:
-        # Key presence, JSON null and containment of documents the lookups have vetted.
-        return isinstance(owner, VETTED_LOOKUPS)
+        # Key presence, JSON null and containment of documents the lookups have vetted. The
+        # document compared with may itself be encrypted (filter(options__nested__contains=
+        # F("options"))), which no lookup can vet: then the column is refused on either side.
+        return isinstance(owner, VETTED_LOOKUPS) and encrypted_item(owner.rhs) is None
 
     # Writes --------------------------------------------------------------------------------
 
