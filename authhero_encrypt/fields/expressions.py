@@ -268,7 +268,7 @@ def _subquery_problem(compiler: Any, parent: FrameType) -> str:
         or not isinstance(outer, SQLCompiler)
         # Selected, its value is decrypted by its output field's converter: the column's own,
         # unless the caller gave another (Subquery(..., output_field=JSONField())).
-        or node.output_field is not field
+        or getattr(node, "output_field", None) is not field
     ):
         return _SUBQUERY
     return _use_problem(node, field, outer, above.f_back, at)[0]
