@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
-from django.db.models.expressions import Subquery, Value
+from django.db.models.expressions import Col, Subquery, Value
 from django.db.models.fields.json import KeyTransform
 from django.db.models.sql.query import Query
 
@@ -225,7 +225,9 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
         leaf: Path = ()
         # A value under a key (values("options__configuration")), or a subquery selecting the
         # document or one of its keys: its node found per row.
-        place = key_path_of(expression) if isinstance(expression, _UNDER_A_KEY) else ()
+        place: Path = ()
+        if not isinstance(expression, Col) and isinstance(expression, _UNDER_A_KEY):
+            place = key_path_of(expression)  # the column itself (a Col) costs one isinstance()
         if place:
             parent = self.path_trie.node_at(place[:-1])
             if parent is None:

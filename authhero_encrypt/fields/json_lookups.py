@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldError
 from django.db.models import Transform
-from django.db.models.expressions import Value
+from django.db.models.expressions import Col, Value
 from django.db.models.fields.json import (
     ContainedBy,
     DataContains,
@@ -57,7 +57,13 @@ def key_path_of(expression: Any) -> Path:
     Through a ``Subquery`` selecting the column or one of its keys too, so the key ``k`` of
     ``Subquery(...values("options__nested"))`` stands at ``("nested", "k")``.
     """
-    return document_source(expression)[1]
+    keys: list[str] = []
+    while isinstance(expression, KeyTransform):
+        keys.insert(0, expression.key_name)
+        expression = expression.lhs
+    if isinstance(expression, Col):
+        return tuple(keys)  # the common case, on every row read under a key
+    return (*document_source(expression)[1], *keys)
 
 
 class _GuardedKeyTransform(KeyTransform):

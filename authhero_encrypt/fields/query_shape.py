@@ -58,6 +58,8 @@ def document_source(expression: Any) -> tuple[Any, tuple[str, ...]]:
     else is returned as it is, with the keys walked from it.
     """
     base, path = _key_chain(expression)
+    if isinstance(base, Col):
+        return base, path  # the common case, on every row read under a key
     for _ in range(_MAX_DEPTH):
         query = subquery_of(base)
         if query is None:
