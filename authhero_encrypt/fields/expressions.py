@@ -11,8 +11,10 @@ SQL with ``SQLCompiler.compile()`` wherever it is used. The fields hand Django a
   ``annotate(s=F("token"))``), the common case, the query is judged once per compiler from its
   structure (:mod:`authhero_encrypt.fields.query_shape`): allowed unless something sorts,
   groups, deduplicates or combines rows on the column, whether by name, ``F()``, alias, select
-  position, ``extra(order_by=...)`` or another query of a set operation; inside a subquery only
-  for Django's own wrapper that counts a sliced or distinct queryset;
+  position, ``extra(order_by=...)`` or another query of a set operation. Inside Django's own
+  wrapper that counts a sliced or distinct queryset it is allowed; inside any other subquery
+  only when that subquery selects just this value, which is then judged where the outer query
+  uses the subquery, as the column itself would be (a key of it at its path in the column);
 * anywhere else, the expression that compiled it is found on the compiler's call stack:
   ``isnull``, a plain ``Count()``, :class:`StoredText`, and for ``JSONPathEncryptedField`` key
   transforms that reach no encrypted path and the document lookups the field already vets are
