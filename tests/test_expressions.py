@@ -116,6 +116,9 @@ def refuses(build: Any, match: str = REFUSED) -> None:
         lambda: Secret.objects.annotate(n=Window(RowNumber(), partition_by=[F("token")])),
         lambda: Secret.objects.annotate(
             s=Subquery(Secret.objects.filter(pk=OuterRef("pk")).values("token")[:1])
+        ).order_by("s"),
+        lambda: Secret.objects.filter(
+            label=Subquery(Secret.objects.filter(pk=OuterRef("pk")).values("token")[:1])
         ),
         lambda: Secret.objects.alias(s=Upper("token")).filter(s="APPLE"),
         lambda: Secret.objects.filter(Exists(Secret.objects.filter(label=OuterRef("token")))),

@@ -235,3 +235,14 @@ def test_whole_document_exact_naming_a_secret_is_refused(connections):
 def test_count_of_a_secret_with_a_filter(rows):
     counted = Secret.objects.aggregate(n=Count("token", filter=Q(label__in=["row0", "row3"])))
     assert counted == {"n": 1}
+
+
+def test_count_of_a_secret_with_a_filter_per_row_per_group_and_of_a_document(rows, connections):
+    # On MariaDB each of these is COUNT(CASE WHEN ... THEN <ciphertext> END): NULL tests only.
+    per_row = Secret.objects.annotate(n=Count("token", filter=Q(label__in=["row0", "row3"])))
+    assert list(per_row.order_by("pk").values_list("n", flat=True)) == [1, 0, 0, 0]
+    per_group = Secret.objects.values("label").annotate(n=Count("token", filter=~Q(label="row0")))
+    assert list(per_group.order_by("label").values_list("n", flat=True)) == [0, 1, 1, 0]
+    documents = Connection.objects.aggregate(n=Count("options", filter=Q(name="c1")))
+    assert documents == {"n": 1}
+    refused(lambda: [Secret.objects.aggregate(n=Count("token", distinct=True, filter=Q(pk=1)))])

@@ -11,8 +11,10 @@ SQL with ``SQLCompiler.compile()`` wherever it is used. The fields hand Django a
   ``annotate(s=F("token"))``), the common case, the query is judged once per compiler from its
   structure (:mod:`authhero_encrypt.fields.query_shape`): allowed unless something sorts,
   groups, deduplicates or combines rows on the column, whether by name, ``F()``, alias, select
-  position, ``extra(order_by=...)`` or another query of a set operation; inside a subquery only
-  for Django's own wrapper that counts a sliced or distinct queryset;
+  position, ``extra(order_by=...)`` or another query of a set operation. Inside Django's own
+  wrapper that counts a sliced or distinct queryset it is allowed; inside any other subquery
+  only when that subquery selects just this value, which is then judged where the outer query
+  uses the subquery, as the column itself would be (a key of it at its path in the column);
 * anywhere else, the expression that compiled it is found on the compiler's call stack:
   ``isnull``, a plain ``Count()``, :class:`StoredText`, and for ``JSONPathEncryptedField`` key
   transforms that reach no encrypted path and the document lookups the field already vets are
@@ -53,7 +55,10 @@ from django.db.models.sql.query import Query
 
 from authhero_encrypt.fields.query_shape import (
     combination_problem,
+    encrypted_item,
+    select_items,
     select_problem,
+    subquery_of,
     wrapped_problem,
 )
 
@@ -77,6 +82,8 @@ _AS_SQL = _code(SQLCompiler, "as_sql")
 _COMBINATOR = _code(SQLCompiler, "get_combinator_sql")
 _COMBINATOR_PART = _code(SQLCompiler, "_get_combinator_part_sql")  # Django 5.2+
 _AGGREGATE = _code(SQLAggregateCompiler, "as_sql")
+_QUERY_AS_SQL = _code(Query, "as_sql")
+_SUBQUERY_AS_SQL = _code(Subquery, "as_sql")
 _PREPROCESS = _code(KeyTransform, "preprocess_lhs")
 # The callers of SQLCompiler.as_sql() that compile a query of their own (not a part of a set
 # operation): a query compiled from anywhere else is refused.
@@ -84,7 +91,7 @@ _QUERY_CALLERS = frozenset(
     code
     for code in (
         _code(SQLCompiler, "execute_sql"),
-        _code(Query, "as_sql"),
+        _QUERY_AS_SQL,
         _code(Query, "sql_with_params"),
         _code(sql_compiler.SQLDeleteCompiler, "as_sql"),
         _AGGREGATE,
@@ -101,7 +108,16 @@ _PART_CALLERS = frozenset(code for code in (_COMBINATOR, _COMBINATOR_PART) if co
 
 def internals_missing() -> bool:
     """Whether a Django internal the guard reads is gone: then every use is refused."""
-    return None in (_COMPILE, _GET_SELECT, _AS_SQL, _COMBINATOR, _AGGREGATE, _PREPROCESS)
+    return None in (
+        _COMPILE,
+        _GET_SELECT,
+        _AS_SQL,
+        _COMBINATOR,
+        _AGGREGATE,
+        _PREPROCESS,
+        _QUERY_AS_SQL,
+        _SUBQUERY_AS_SQL,
+    )
 
 
 class StoredText(ExpressionWrapper):  # type: ignore[type-arg]
@@ -185,7 +201,9 @@ def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> 
         return _UNKNOWN
     if code is _AGGREGATE:
         return wrapped_problem(compiler.query)
-    return _SUBQUERY if compiler.query.subquery else ""
+    if not compiler.query.subquery:
+        return ""
+    return _subquery_problem(compiler, parent) if code is _QUERY_AS_SQL else _SUBQUERY
 
 
 def check_use(col: Col, compiler: Any, frame: FrameType | None) -> None:
@@ -193,22 +211,69 @@ def check_use(col: Col, compiler: Any, frame: FrameType | None) -> None:
     field: Any = col.target
     if internals_missing():
         raise field.expression_error(_UNKNOWN)
-    caller = _compile_caller(frame)
+    problem, path = _use_problem(col, field, compiler, _compile_caller(frame), ())
+    if problem:
+        raise field.expression_error(problem, path)
+
+
+def _use_problem(
+    node: Any, field: Any, compiler: Any, caller: FrameType | None, at: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    """What is wrong with ``node`` compiled from ``caller``, and the path it is used at.
+
+    ``node`` is an encrypted column, or a subquery selecting one (or its key at ``at``).
+    """
     owner = caller.f_locals.get("self") if caller is not None else None
-    path: tuple[str, ...] = ()
+    path = at
     if isinstance(owner, KeyTransform) and caller is not None and caller.f_code is _PREPROCESS:
-        path = _key_path(owner)
+        path = (*at, *_key_path(owner))
         kind = field.path_kind(path)
         if kind == "plain":
-            return
+            return "", path
         if kind == "secret" or isinstance(owner, KeyTextTransform):
             raise field.path_error(path, "a query expression (KT(), KeyTextTransform)")
         # The key holds encrypted paths below it: judge whoever uses the key as a whole.
         caller = _user_of_key(caller, owner)
         owner = caller.f_locals.get("self") if caller is not None else None
-    problem = _problem(col, field, compiler, caller, owner, path)
-    if problem:
-        raise field.expression_error(problem, path)
+    return _problem(node, field, compiler, caller, owner, path), path
+
+
+def _subquery_problem(compiler: Any, parent: FrameType) -> str:
+    """A subquery selecting an encrypted value, compiled by ``Query.as_sql()`` in ``parent``.
+
+    Its value is the column's (or one of its keys), so it is judged where the subquery is used,
+    as the column would be: selected (and decrypted) where the outer query neither sorts,
+    groups nor combines rows on it, or under a key that reaches only plaintext
+    (``annotate(doc=Subquery(...values("options"))).filter(doc__client_id=...)``). Any other
+    shape of the call stack, or a subquery selecting more than that value, is refused.
+    """
+    query = compiler.query
+    items = select_items(query)
+    item = encrypted_item(items[0]) if len(items) == 1 and items[0] is not None else None
+    if item is None or parent.f_locals.get("self") is not query:
+        return _SUBQUERY
+    # Compiled as a Query node (a queryset used as a value; Subquery itself in newer Django),
+    # or through Subquery.as_sql().
+    node: Any = query
+    above = parent.f_back
+    if above is not None and above.f_code is _SUBQUERY_AS_SQL:
+        node = above.f_locals.get("self")
+        if subquery_of(node) is not query:
+            return _SUBQUERY
+        above = above.f_back
+    outer = above.f_locals.get("self") if above is not None else None
+    field, at = item
+    if (
+        above is None
+        or above.f_code is not _COMPILE
+        or above.f_locals.get("node") is not node
+        or not isinstance(outer, SQLCompiler)
+        # Selected, its value is decrypted by its output field's converter: the column's own,
+        # unless the caller gave another (Subquery(..., output_field=JSONField())).
+        or getattr(node, "output_field", None) is not field
+    ):
+        return _SUBQUERY
+    return _use_problem(node, field, outer, above.f_back, at)[0]
 
 
 def _compile_caller(frame: FrameType | None) -> FrameType | None:
@@ -237,7 +302,7 @@ def _key_path(key: KeyTransform) -> tuple[str, ...]:
 
 
 def _problem(
-    col: Col,
+    col: Any,
     field: Any,
     compiler: Any,
     caller: FrameType | None,
@@ -265,7 +330,9 @@ def _problem(
     return _describe(owner)
 
 
-def _beside_primary_key(col: Col, expressions: Any) -> bool:
+def _beside_primary_key(col: Any, expressions: Any) -> bool:
+    if not isinstance(col, Col):
+        return False  # a subquery's value: no primary key makes its rows distinct
     return any(
         isinstance(other, Col) and other.alias == col.alias and other.target.primary_key
         for other in expressions

@@ -7,15 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
-from django.db.models import Transform
-from django.db.models.expressions import Value
-from django.db.models.fields.json import (
-    ContainedBy,
-    DataContains,
-    HasKeyLookup,
-    JSONExact,
-    KeyTransform,
-)
+from django.db.models.expressions import Col, Subquery, Value
+from django.db.models.fields.json import KeyTransform
+from django.db.models.sql.query import Query
 
 from authhero_encrypt import keys
 from authhero_encrypt.crypto import PREFIX, decrypt_with
@@ -23,6 +17,16 @@ from authhero_encrypt.exceptions import DecryptionError, EncryptionError
 from authhero_encrypt.fields.base import EncryptedFieldMixin, store
 from authhero_encrypt.fields.deletion import DEFERRED, deleting
 from authhero_encrypt.fields.generic import _GT, _ST, JSONField
+from authhero_encrypt.fields.json_lookups import (
+    DOCUMENT_LOOKUPS,
+    VETTED_LOOKUPS,
+    GuardedContainedBy,
+    GuardedDataContains,
+    GuardedKeyTransformFactory,
+    NullOnlyJSONExact,
+    key_path_of,
+)
+from authhero_encrypt.fields.query_shape import encrypted_item
 from authhero_encrypt.fields.read_errors import like_escape, refuse, rewrap
 from authhero_encrypt.fields.refused import refused_lookup
 from authhero_encrypt.json_paths import Path, PathTrie, parse_paths, path_text
@@ -32,156 +36,11 @@ from authhero_encrypt.validators import RefuseCiphertextValidator
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models import Model
-    from django.db.models.sql.compiler import SQLCompiler
 
 __all__ = ["JSONPathEncryptedField"]
 
-# Lookups on the whole document that never compare a secret: key presence and NULL.
-_DOCUMENT_LOOKUPS = frozenset({"isnull", "has_key", "has_keys", "has_any_keys"})
-# Lookups that compare with a document, kept while that document names no secret path.
-_CONTAINMENT_LOOKUPS = frozenset({"contains", "contained_by"})
-
-
-def key_path_of(expression: Any) -> Path:
-    """The keys a chain of ``KeyTransform`` walks from the column: ``()`` for the column."""
-    keys: list[str] = []
-    while isinstance(expression, KeyTransform):
-        keys.insert(0, expression.key_name)
-        expression = expression.lhs
-    return tuple(keys)
-
-
-class _GuardedKeyTransform(KeyTransform):
-    """A ``KeyTransform`` that knows its path, so a deeper key is checked against the paths.
-
-    A plain ``KeyTransform`` hands a deeper key to the field's ``get_transform`` without saying
-    where it is, and ``options__foo__client_secret`` would look like the top-level secret.
-    """
-
-    secret_field: JSONPathEncryptedField
-    path_node: PathTrie | None
-
-    def get_transform(self, name: str) -> Any:
-        registered = self.secret_field.registered_transform(name)
-        if registered is not None:
-            return registered
-        return self.secret_field.key_transform(name, self.path_node, key_path_of(self))
-
-    def get_lookup(self, lookup_name: str) -> Any:
-        # A key with secret paths below it holds ciphertext, so comparing it as a whole
-        # (options__configuration={...}, __icontains) would silently match nothing or match the
-        # ciphertext, as for the whole document. Lookups registered on JSONField (or on this
-        # field class) apply to a key as they would on a JSONField.
-        own = self._get_lookup(lookup_name)  # type: ignore[attr-defined]
-        found = own or self.secret_field.key_lookup(lookup_name)
-        if (
-            found is not None
-            and self.path_node is not None
-            and lookup_name not in _DOCUMENT_LOOKUPS | _CONTAINMENT_LOOKUPS
-        ):
-            error = self.secret_field.document_error(key_path_of(self), lookup_name)
-            return refused_lookup(lookup_name, error)
-        return found
-
-
-class _KeyTransformFactory:
-    def __init__(self, field: JSONPathEncryptedField, key: str, node: PathTrie | None) -> None:
-        self.field, self.key, self.node = field, key, node
-
-    def __call__(self, *args: Any, **kwargs: Any) -> _GuardedKeyTransform:
-        transform = _GuardedKeyTransform(self.key, *args, **kwargs)
-        transform.secret_field = self.field
-        transform.path_node = self.node
-        return transform
-
-
-class _RefusedKeyTransform(Transform):
-    """A key at an encrypted path: refused, with the message naming it, wherever it is used.
-
-    ``filter()`` asks it for a lookup straight away and fails there. ``values()``, ``order_by()``
-    and ``F()`` build transforms inside Django's name resolution, which replaces any
-    ``FieldError`` raised there with a bare "Cannot resolve keyword"; compiling the query is the
-    first point at which the message naming the path reaches the caller.
-    """
-
-    refusal: FieldError
-
-    def get_lookup(self, lookup_name: str) -> Any:
-        return refused_lookup(lookup_name, self.refusal)
-
-    def get_transform(self, lookup_name: str) -> Any:
-        return _RefusedKeyTransformFactory(self.refusal)
-
-    def as_sql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, *args: Any, **kwargs: Any
-    ) -> Any:
-        raise self.refusal
-
-
-class _RefusedKeyTransformFactory:
-    def __init__(self, refusal: FieldError) -> None:
-        self.refusal = refusal
-
-    def __call__(self, *args: Any, **kwargs: Any) -> _RefusedKeyTransform:
-        transform = _RefusedKeyTransform(*args, **kwargs)
-        transform.refusal = self.refusal
-        return transform
-
-
-class _RefuseSecretsMixin:
-    """``contains`` / ``contained_by`` are kept while their document names no secret path."""
-
-    lhs: Any
-    rhs: Any
-
-    def get_prep_lookup(self) -> Any:
-        field = self.lhs.output_field
-        # Under a key (options__configuration__contains) the document is matched against the
-        # paths below that key, not against the top-level ones.
-        at = key_path_of(self.lhs)
-        node = field.path_trie.node_at(at)
-        if node is not None:
-            document = self.rhs
-            if isinstance(document, Value):
-                document = document.value
-            elif hasattr(document, "resolve_expression"):
-                # A document the database computes (F(), a subquery) cannot be vetted.
-                raise field.document_error(at, self.lookup_name)  # type: ignore[attr-defined]
-            for path in node.containment_conflicts(document, at):
-                if path == at:
-                    raise field.array_error(at, self.lookup_name)  # type: ignore[attr-defined]
-                raise field.path_error(path, self.lookup_name)  # type: ignore[attr-defined]
-        return super().get_prep_lookup()  # type: ignore[misc]
-
-
-class _NullOnlyJSONExact(JSONExact):
-    """The whole document compared with one that reaches no secret path, or with JSON null.
-
-    A stored document holding ciphertext at a secret path can never equal a document with no
-    string there, and neither could its plaintext, so the answer is the plaintext one. A
-    document naming a secret, or an expression whose document is not known, is refused.
-    """
-
-    def get_prep_lookup(self) -> Any:
-        # JSON null may also be spelled Value(None, JSONField()), as on a JSONField.
-        rhs = self.rhs
-        document = rhs.value if isinstance(rhs, Value) else rhs
-        null = document is None or type(rhs).__name__ == "JSONNull"  # Django 6.1's spelling
-        field = self.lhs.output_field
-        if not null:
-            if hasattr(document, "resolve_expression"):
-                raise field.document_error((), self.lookup_name)
-            for path, _value in field.path_trie.secrets(document):
-                raise field.path_error(path, self.lookup_name)
-        return super().get_prep_lookup()
-
-
-class _GuardedDataContains(_RefuseSecretsMixin, DataContains):
-    pass
-
-
-class _GuardedContainedBy(_RefuseSecretsMixin, ContainedBy):
-    pass
+# What a converter may be handed for a value below the column: only these are asked for a path.
+_UNDER_A_KEY = (KeyTransform, Subquery, Query)
 
 
 class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type: ignore[misc]
@@ -244,28 +103,28 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
 
     def get_lookup(self, lookup_name: str) -> Any:
         found = models.JSONField.get_lookup(self, lookup_name)
-        if found is None or lookup_name in _DOCUMENT_LOOKUPS:
+        if found is None or lookup_name in DOCUMENT_LOOKUPS:
             return found  # None: Django then reads the name as a key (get_transform)
         if lookup_name == "exact":
-            return _NullOnlyJSONExact
+            return NullOnlyJSONExact
         if lookup_name == "contains":
-            return _GuardedDataContains
+            return GuardedDataContains
         if lookup_name == "contained_by":
-            return _GuardedContainedBy
+            return GuardedContainedBy
         return refused_lookup(lookup_name, self.document_error((), lookup_name))
 
     def get_transform(self, lookup_name: str) -> Any:
         registered = self.registered_transform(lookup_name)
         if registered is not None:
             return registered  # the guard refuses it over the whole document when compiled
-        return self.key_transform(lookup_name, self.path_trie, ())
+        return GuardedKeyTransformFactory(self, lookup_name)
 
     def key_lookup(self, lookup_name: str) -> Any:
         """The lookup a key takes when its transform has none: JSONField's, containment vetted."""
         if lookup_name == "contains":
-            return _GuardedDataContains
+            return GuardedDataContains
         if lookup_name == "contained_by":
-            return _GuardedContainedBy
+            return GuardedContainedBy
         return models.JSONField.get_lookup(self, lookup_name)
 
     def registered_transform(self, name: str) -> Any:
@@ -279,18 +138,10 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
         return "holds" if self.path_trie.node_at(path) is not None else "plain"
 
     def allows_owner(self, owner: Any, path: tuple[str, ...]) -> bool:
-        # Key presence, JSON null and containment of documents the lookups have vetted.
-        return isinstance(
-            owner, (HasKeyLookup, _NullOnlyJSONExact, _GuardedDataContains, _GuardedContainedBy)
-        )
-
-    def key_transform(
-        self, key: str, node: PathTrie | None, at: Path
-    ) -> _KeyTransformFactory | _RefusedKeyTransformFactory:
-        if node is not None and node.is_secret(key):
-            path = (*at, key)
-            return _RefusedKeyTransformFactory(self.path_error(path, "__".join((self.name, *path))))
-        return _KeyTransformFactory(self, key, node.child(key) if node is not None else None)
+        # Key presence, JSON null and containment of documents the lookups have vetted. The
+        # document compared with may itself be encrypted (filter(options__nested__contains=
+        # F("options"))), which no lookup can vet: then the column is refused on either side.
+        return isinstance(owner, VETTED_LOOKUPS) and encrypted_item(owner.rhs) is None
 
     # Writes --------------------------------------------------------------------------------
 
@@ -367,19 +218,22 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
             return None
         node: PathTrie | None = self.path_trie  # the whole column: instances and values()
         leaf: Path = ()
-        if isinstance(expression, KeyTransform):
-            # A value under a key (values("options__configuration")): its node found per row.
-            at = key_path_of(expression)
-            parent = self.path_trie.node_at(at[:-1])
+        # A value under a key (values("options__configuration")), or a subquery selecting the
+        # document or one of its keys: its node found per row.
+        place: Path = ()
+        if not isinstance(expression, Col) and isinstance(expression, _UNDER_A_KEY):
+            place = key_path_of(expression)  # the column itself (a Col) costs one isinstance()
+        if place:
+            parent = self.path_trie.node_at(place[:-1])
             if parent is None:
                 return document
             if isinstance(document, str):
                 # Only reachable through expressions that bypass get_transform (KeyTransform
                 # built by hand): never hand back ciphertext as if it were the value.
-                if not parent.is_secret(at[-1]):
+                if not parent.is_secret(place[-1]):
                     return document
-                leaf = at
-            node = parent.child(at[-1])
+                leaf = place
+            node = parent.child(place[-1])
         if not leaf and (node is None or not isinstance(document, dict)):
             return document
         ring = keys.current_keyring or get_keyring()
@@ -393,6 +247,8 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
                     # the databases render an extracted object with their own spacing.
                     if not isinstance(value, str) or isinstance(expression, KeyTransform):
                         pattern = f'%"{like_escape(stored)}"%'
+                    elif place:
+                        pattern = f"%{like_escape(value)}%"
                     else:
                         pattern = like_escape(value)
                     raise self.plaintext_error(stored, connection, where, pattern)

@@ -15,10 +15,19 @@ import weakref
 from typing import Any
 
 from django.core.exceptions import FieldError
-from django.db.models.expressions import Col, F, OrderBy, Ref
+from django.db.models.expressions import Col, F, OrderBy, Ref, Subquery
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.sql.query import Query
 
-__all__ = ["combination_problem", "select_problem", "wrapped_problem"]
+__all__ = [
+    "combination_problem",
+    "document_source",
+    "encrypted_item",
+    "select_items",
+    "select_problem",
+    "subquery_of",
+    "wrapped_problem",
+]
 
 ORDERING = "ordering (order_by(), Meta.ordering, admin sorting)"
 _MAX_DEPTH = 3  # related models' Meta.ordering followed this deep
@@ -40,13 +49,56 @@ def _key_chain(expression: Any) -> tuple[Any, tuple[str, ...]]:
     return expression, tuple(keys)
 
 
+def document_source(expression: Any) -> tuple[Any, tuple[str, ...]]:
+    """The expression a (JSON) value comes from, and the keys walked from it.
+
+    Key transforms are followed to what they apply to, and a ``Subquery`` selecting one column
+    or one key of it to that column: the key ``k`` of ``Subquery(M.objects.values(
+    "options__nested"))`` comes from the ``options`` column at ``("nested", "k")``. Anything
+    else is returned as it is, with the keys walked from it.
+    """
+    base, path = _key_chain(expression)
+    if isinstance(base, Col):
+        return base, path  # the common case, on every row read under a key
+    for _ in range(_MAX_DEPTH):
+        query = subquery_of(base)
+        if query is None:
+            break
+        items = select_items(query)
+        if len(items) != 1 or items[0] is None:
+            break
+        base, inner = _key_chain(items[0])
+        path = (*inner, *path)
+    return base, path
+
+
+def subquery_of(expression: Any) -> Query | None:
+    """The query of a subquery used as a value: ``Subquery(qs)``, or a queryset's own query.
+
+    A queryset passed as an expression (``annotate(doc=qs.values("options"))``) resolves to its
+    ``Query``, and so does ``Subquery`` itself in newer Django. ``Exists`` and other subclasses
+    select something else.
+    """
+    if type(expression) is Subquery:
+        return expression.query
+    if isinstance(expression, Query) and expression.subquery:
+        return expression
+    return None
+
+
+def through_subquery(expression: Any) -> bool:
+    """Whether ``expression`` is a subquery's value (or a key of one), not a column's."""
+    return subquery_of(_key_chain(expression)[0]) is not None
+
+
 def encrypted_item(expression: Any) -> tuple[Any, tuple[str, ...]] | None:
     """``(field, path)`` when ``expression`` yields an encrypted column or a key holding one.
 
     Those are values the field's converter decrypts on the way out, and whose stored form
-    differs from the plaintext; any other expression is judged where it is compiled.
+    differs from the plaintext; any other expression is judged where it is compiled. A
+    subquery selecting such a value (``Subquery(M.objects.values("options"))``) is one too.
     """
-    base, path = _key_chain(expression)
+    base, path = document_source(expression)
     field: Any = getattr(base, "target", None)
     if not isinstance(base, Col) or not is_encrypted(field):
         return None
@@ -126,6 +178,8 @@ def _item_problem(query: Any, opts: Any, item: Any, aliases: set[str], depth: in
             return _name_problem(query, opts, "__".join((_name(base), *path)), aliases, depth)
     if isinstance(item, Col):
         return ORDERING if is_encrypted(item.target) else ""
+    if subquery_of(item) is not None:
+        return ORDERING if encrypted_item(item) is not None else ""
     if type(item).__name__ == "StoredText":
         return ""  # the stored text, asked for on purpose
     for source in item.get_source_expressions():
@@ -160,7 +214,7 @@ def _items_problem(query: Any, opts: Any, items: Any, aliases: set[str]) -> str:
     return ""
 
 
-def _selected(query: Any) -> list[Any]:
+def select_items(query: Any) -> list[Any]:
     """The select list's expressions in position order (extra select as ``None``)."""
     if query.default_cols:
         opts = query.get_meta()
@@ -188,7 +242,12 @@ def _selected(query: Any) -> list[Any]:
     return items
 
 
-def _beside_primary_key(items: list[Any], field: Any, alias: str | None) -> bool:
+def _beside_primary_key(items: list[Any], field: Any, expression: Any) -> bool:
+    """Whether the row's primary key is selected beside ``expression``, a column of ``field``."""
+    base, _path = _key_chain(expression)
+    if not isinstance(base, Col):
+        return False  # a subquery's value: the primary key beside it says nothing of its rows
+    alias = base.alias
     return any(
         isinstance(other, Col)
         and other.target.primary_key
@@ -196,11 +255,6 @@ def _beside_primary_key(items: list[Any], field: Any, alias: str | None) -> bool
         and (alias is None or other.alias == alias)
         for other in items
     )
-
-
-def _alias_of(expression: Any) -> str | None:
-    base, _path = _key_chain(expression)
-    return getattr(base, "alias", None)
 
 
 def _grouping_problem(query: Any, items: list[Any], aliases: set[str]) -> str:
@@ -217,7 +271,7 @@ def _grouping_problem(query: Any, items: list[Any], aliases: set[str]) -> str:
         if isinstance(expression, Ref) and _refs(expression) in aliases:
             return f"GROUP BY on the alias '{_refs(expression)}'"
         found = encrypted_item(expression) if expression is not None else None
-        if found and not _beside_primary_key(grouped, found[0], _alias_of(expression)):
+        if found and not _beside_primary_key(grouped, found[0], expression):
             return "GROUP BY (values().annotate())"
     return ""
 
@@ -235,7 +289,7 @@ def _distinct_problem(query: Any, items: list[Any], aliases: set[str]) -> str:
         return "SELECT DISTINCT on an aliased encrypted column"
     for expression in items:
         found = encrypted_item(expression) if expression is not None else None
-        if found and not _beside_primary_key(items, found[0], _alias_of(expression)):
+        if found and not _beside_primary_key(items, found[0], expression):
             return "SELECT DISTINCT (distinct())"
     return ""
 
@@ -257,7 +311,7 @@ def select_problem(query: Any) -> str:
     found = _ordering_problem(query, aliases)
     if found or (query.group_by is None and not query.distinct):
         return found
-    items = _selected(query)
+    items = select_items(query)
     return _grouping_problem(query, items, aliases) or _distinct_problem(query, items, aliases)
 
 
@@ -268,11 +322,11 @@ def _layout(part: Any, outer: Any) -> list[Any]:
         part = part.clone()  # what Django itself compiles for this part
         part.set_values(outer.selected)
     layout: list[Any] = []
-    for expression in _selected(part):
+    for expression in select_items(part):
         if isinstance(expression, Col) and expression.target.primary_key:
             layout.append(("pk", expression.target.model))
         elif expression is not None and (found := encrypted_item(expression)) is not None:
-            layout.append(found)
+            layout.append(("subquery", *found) if through_subquery(expression) else found)
         else:
             layout.append(None)
     return layout
@@ -299,8 +353,10 @@ def combination_problem(query: Any) -> str:
             return f"{what} combining an encrypted column with another column"
     if query.combinator == "union" and query.combinator_all:
         return ""
-    for field, _path in secrets:
-        key = ("pk", field.model)
+    for secret in secrets:
+        if secret[0] == "subquery":  # no primary key says which row a subquery's value is of
+            return f"{what} comparing a subquery's encrypted value"
+        key = ("pk", secret[0].model)
         if not any(column == (key,) * len(layouts) for column in columns):
             return f"{what} without the row's primary key at the same position"
     return ""
