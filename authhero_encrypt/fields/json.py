@@ -289,12 +289,16 @@ class JSONPathEncryptedField(EncryptedFieldMixin, JSONField[_ST, _GT]):  # type:
             owner, (HasKeyLookup, _NullOnlyJSONExact, _GuardedDataContains, _GuardedContainedBy)
         )
 
-    def key_transform(
-        self, key: str, node: PathTrie | None, at: Path
-    ) -> _KeyTransformFactory | _RefusedKeyTransformFactory:
+    def key_transform(self, key: str, node: PathTrie | None, at: Path) -> Any:
         if node is not None and node.is_secret(key):
             path = (*at, key)
-            return _RefusedKeyTransformFactory(self.path_error(path, "__".join((self.name, *path))))
+            refused = _RefusedKeyTransformFactory(
+                self.path_error(path, "__".join((self.name, *path)))
+            )
+            # A blind index over the path answers equality (authhero_encrypt.blind_index.json).
+            from authhero_encrypt.blind_index.json import indexed_key_transform
+
+            return indexed_key_transform(self, path, refused)
         return _KeyTransformFactory(self, key, node.child(key) if node is not None else None)
 
     # Writes --------------------------------------------------------------------------------
