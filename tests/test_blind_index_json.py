@@ -18,6 +18,7 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.blind_index_helpers import raw_value
 from tests.indexapp.models import Connection, ConnectionCopy, Provider, ProviderCopy
 from tests.keys import INDEX_KEY_A
 from tests.test_blind_index import expected_tag
@@ -29,12 +30,8 @@ NESTED = "indexapp.provider.settings__oauth__client_secret.oauth_index"
 
 
 def raw(model: Any, pk: Any, column: str) -> Any:
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s", [pk]
-        )
-        value = cursor.fetchone()[0]
+    """The stored value, a document parsed (PostgreSQL's driver parses jsonb itself)."""
+    value = raw_value(model, pk, column)
     return json.loads(value) if isinstance(value, str) and not column.endswith("_index") else value
 
 

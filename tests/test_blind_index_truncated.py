@@ -15,6 +15,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from authhero_encrypt.blind_index import field as field_module
+from tests.blind_index_helpers import raw_value
 from tests.indexapp.models import Badge, BadgeCopy
 
 pytestmark = pytest.mark.django_db
@@ -38,12 +39,7 @@ def collide(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def raw_index(pk: Any, column: str) -> Any:
-    table = connection.ops.quote_name(Badge._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s", [pk]
-        )
-        return cursor.fetchone()[0]
+    return raw_value(Badge, pk, column)
 
 
 def plant_legacy(pk: Any, code: str) -> None:
