@@ -32,7 +32,7 @@ NESTED = "indexapp.provider.settings__oauth__client_secret.oauth_index"
 def raw(model: Any, pk: Any, column: str) -> Any:
     """The stored value, a document parsed (PostgreSQL's driver parses jsonb itself)."""
     value = raw_value(model, pk, column)
-    return json.loads(value) if isinstance(value, str) and not column.endswith("_index") else value
+    return json.loads(value) if isinstance(value, str) and "_index" not in column else value
 
 
 def tag(plaintext: str) -> str:
@@ -320,3 +320,27 @@ def test_hypothesis_queries_match_the_plaintext_twin(
     ]
     for lookup in lookups:
         assert names(lookup(Connection.objects)) == names(lookup(ConnectionCopy.objects))
+
+
+def test_a_unique_secret_path_stays_unique_through_a_key_change_over() -> None:
+    from django.db import IntegrityError, transaction
+
+    from tests.test_blind_index import ROTATED, ROTATING
+
+    old = Provider.objects.create(name="old", settings={"client_secret": "shared"})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Provider.objects.create(name="dup", settings={"client_secret": "shared"})
+    with override_settings(**ROTATING):
+        new = Provider.objects.create(name="new", settings={"client_secret": "fresh"})
+        assert raw(Provider, new.pk, "secret_index").startswith("i2:")
+        assert raw(Provider, new.pk, "secret_index_previous").startswith("i1:")
+        assert names(Provider.objects.filter(settings__client_secret="shared")) == ["old"]
+        assert names(Provider.objects.filter(settings__client_secret="fresh")) == ["new"]
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Provider.objects.create(name="dup", settings={"client_secret": "shared"})
+        Provider.objects.filter(pk=old.pk).update(settings={"client_secret": "moved"})
+        assert raw(Provider, old.pk, "secret_index").startswith("i2:")
+    with override_settings(**ROTATED):
+        assert names(Provider.objects.filter(settings__client_secret="moved")) == ["old"]
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Provider.objects.create(name="dup", settings={"client_secret": "fresh"})

@@ -58,13 +58,14 @@ class ConnectionCopy(models.Model):
 
 
 class Provider(models.Model):
-    """A nullable document with a nested secret, indexed case-insensitively."""
+    """A nullable document: a nested secret indexed case-insensitively, a unique top one."""
 
     name = models.CharField(max_length=50, default="")
     settings = JSONPathEncryptedField(
         encrypted_paths=["client_secret", "oauth.client_secret"], null=True, blank=True
     )
     oauth_index = BlindIndexField("settings__oauth__client_secret", normalize=["strip", "casefold"])
+    secret_index = BlindIndexField("settings__client_secret", unique=True)
 
     def __str__(self) -> str:
         return self.name
