@@ -6,6 +6,7 @@ all values share a tag. Every query form is compared with the same query on a pl
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from authhero_encrypt.blind_index import field as field_module
 from tests.blind_index_helpers import raw_value
@@ -151,3 +154,35 @@ def test_one_extra_statement_reads_the_candidates(collide: None) -> None:
     assert "code_index" in first
     assert "beta" not in first
     assert f"IN ({Badge.objects.get(name='2').pk}))" in second
+
+
+def test_the_documented_collision_figure() -> None:
+    # truncation.py and docs/blind_index.md: 100,000 distinct values, 32-bit tags, "about 2/3".
+    chance = 1 - math.exp(-(100_000**2) / (2 * 2**32))
+    assert abs(chance - 2 / 3) < 0.03
+
+
+CODE = st.one_of(st.none(), st.sampled_from(["a", "A", "b", "ab", "AB", "abc", "", "ß", "SS"]))
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(codes=st.lists(CODE, min_size=1, max_size=8), asked=st.lists(CODE, max_size=3))
+def test_hypothesis_colliding_tags_answer_as_the_twin(
+    collide: None, codes: list[str | None], asked: list[str | None]
+) -> None:
+    Badge.objects.all().delete()
+    BadgeCopy.objects.all().delete()
+    for number, code in enumerate(codes):
+        Badge.objects.create(name=str(number), code=code)
+        BadgeCopy.objects.create(name=str(number), code=code)
+    # The twin's answer for a casefolding index: every stored code that folds to an asked one.
+    folded = {a.casefold() for a in asked if a is not None}
+    expected = sorted(
+        str(n) for n, c in enumerate(codes) if c is not None and c.casefold() in folded
+    )
+    assert names(Badge.objects.filter(code__in=asked)) == expected
+    assert Badge.objects.filter(code__in=asked).count() == len(expected)
+    left = names(BadgeCopy.objects.exclude(name__in=expected))
+    assert names(Badge.objects.exclude(code__in=asked)) == left
