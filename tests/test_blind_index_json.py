@@ -285,6 +285,8 @@ def test_every_other_use_of_the_path_is_refused(build: Any) -> None:
 
 
 def test_refusals_of_non_strings_name_the_way_out() -> None:
+    with pytest.raises(FieldError, match="Its blind index secret_index answers 'exact', 'in'"):
+        Connection.objects.filter(options__client_secret__iexact="x")
     with pytest.raises(FieldError, match=r"options__contains=\{'client_secret': None\}"):
         Connection.objects.filter(options__client_secret=None)
 

@@ -101,13 +101,20 @@ class IndexedKeyTransform(Transform):
     """
 
     lookups: dict[str, type[IndexedLookup]]
+    index_name: str
     refused: Any  # the path's refused-transform factory (authhero_encrypt.fields.json)
 
     def get_lookup(self, lookup_name: str) -> Any:
         found = self.lookups.get(lookup_name)
         if found is not None:
             return found
-        return refused_lookup(lookup_name, self.refused.refusal)
+        answered = ", ".join(f"'{name}'" for name in sorted(self.lookups))
+        return refused_lookup(
+            lookup_name,
+            FieldError(
+                f"{self.refused.refusal} Its blind index {self.index_name} answers {answered}."
+            ),
+        )
 
     def get_transform(self, lookup_name: str) -> Any:
         return self.refused
@@ -119,13 +126,20 @@ class IndexedKeyTransform(Transform):
 
 
 class _IndexedKeyTransformFactory:
-    def __init__(self, path: Path, lookups: dict[str, type[IndexedLookup]], refused: Any) -> None:
-        self.path, self.lookups, self.refused = path, lookups, refused
+    def __init__(
+        self,
+        path: Path,
+        index: BlindIndexField,
+        lookups: dict[str, type[IndexedLookup]],
+        refused: Any,
+    ) -> None:
+        self.path, self.index_name, self.lookups, self.refused = path, index.name, lookups, refused
 
     def __call__(self, *args: Any, **kwargs: Any) -> IndexedKeyTransform:
         # The path is part of the expression's identity: two secret paths of one column differ.
         transform = IndexedKeyTransform(*args, path=path_text(self.path), **kwargs)
         transform.lookups = self.lookups
+        transform.index_name = self.index_name
         transform.refused = self.refused
         return transform
 
@@ -141,9 +155,12 @@ def indexes_at(field: Any, path: Path) -> tuple[BlindIndexField, ...]:
 
 def indexed_key_transform(field: Any, path: Path, refused: Any) -> Any:
     """The transform factory for the secret ``path`` of ``field``: ``refused`` when no index."""
+    indexes = indexes_at(field, path)
+    if not indexes:
+        return refused
     lookups: dict[str, type[IndexedLookup]] = {}
-    for index in indexes_at(field, path):
+    for index in indexes:
         for name in sorted(INDEXED_LOOKUPS):
             if name != "iexact" or index.folds_case:
                 lookups.setdefault(name, _lookup_class(index, name, JSONIndexedLookup))
-    return _IndexedKeyTransformFactory(path, lookups, refused) if lookups else refused
+    return _IndexedKeyTransformFactory(path, indexes[0], lookups, refused)
