@@ -7,8 +7,6 @@ import hmac
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.core import serializers
 from django.core.exceptions import FieldError
 from django.db import IntegrityError, connection, transaction
@@ -18,6 +16,7 @@ from django.test import override_settings
 from authhero_encrypt.blind_index import BlindIndexField
 from authhero_encrypt.crypto import encrypt_value
 from authhero_encrypt.keys import get_keyring
+from tests.blind_index_helpers import index_subkey, raw_value
 from tests.indexapp.models import Member
 from tests.keys import INDEX_KEY_A, INDEX_KEY_B
 
@@ -38,24 +37,12 @@ ROTATED = {
 
 def expected_tag(key_text: str, key_id: str, label: str, normalized: str) -> str:
     """The tag, computed here from the documented recipe, independently of the package."""
-    import base64
-
-    subkey = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=b"authhero_encrypt blind index v1",
-        info=label.encode(),
-    ).derive(base64.b64decode(key_text))
+    subkey = index_subkey(key_text, label)
     return f"{key_id}:{hmac.new(subkey, normalized.encode(), hashlib.sha256).hexdigest()}"
 
 
 def raw(pk: Any, column: str) -> Any:
-    table = connection.ops.quote_name(Member._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s", [pk]
-        )
-        return cursor.fetchone()[0]
+    return raw_value(Member, pk, column)
 
 
 def plant_legacy(pk: Any, column: str, value: str) -> None:

@@ -156,10 +156,20 @@ class BlindIndexField(CharField[Any, Any]):
 
     def plaintext_of(self, instance: Model) -> str | None:
         """The plaintext the index is computed from, read from the instance as it stands."""
-        value = instance.__dict__.get(self.source_field.attname)
+        return self.plaintext(self.value_at_path(instance.__dict__.get(self.source_field.attname)))
+
+    def value_at_path(self, value: Any) -> Any:
+        """What a value of the source holds at the index's JSON path (a scalar: the value).
+
+        Only a string at a secret path is encrypted (and compared as a string by a plaintext
+        JSONField): a number, boolean, object or JSON null there is stored as it is, so it has
+        no tag, and ``5`` is never found by a search for ``"5"``.
+        """
+        if not self.source_path:
+            return value
         for key in self.source_path:
             value = value.get(key) if isinstance(value, dict) else None
-        return self.plaintext(value)
+        return value if isinstance(value, str) else None
 
     def plaintext(self, value: Any) -> str | None:
         """``value`` as plaintext: a ciphertext (which the field would store verbatim) opened."""

@@ -78,24 +78,60 @@ class IndexedLookup(Lookup[Any]):
         plaintexts = self.plaintexts()
         if not plaintexts:
             raise EmptyResultSet
-        index, source = self.index, self.index.source_field
-        index_sql, _ = Col(self.lhs.alias, index).as_sql(compiler, connection)
+        index = self.index
+        index_sql, _ = Col(self.alias(), index).as_sql(compiler, connection)
         tags = sorted({tag for text in plaintexts for tag in index.match_tags(text)})
         branches: list[str] = []
         params: list[Any] = []
-        if tags:
-            marks = ", ".join(["%s"] * len(tags))
-            branches.append(f"({index_sql} IS NOT NULL AND {index_sql} IN ({marks}))")
-            params.extend(tags)
-        if not source.refuses_plaintext():
-            source_sql, _ = Col.as_sql(self.lhs, compiler, connection)
-            legacy = sorted(set(plaintexts))
-            marks = ", ".join(["%s"] * len(legacy))
-            branches.append(f"({index_sql} IS NULL AND {source_sql} IN ({marks}))")
-            params.extend(legacy)
+        tagged = (
+            self.tagged_sql(compiler, connection, index_sql, tags, plaintexts) if tags else None
+        )
+        if tagged is not None:
+            branches.append(f"({tagged[0]})")
+            params.extend(tagged[1])
+        if self.keeps_legacy():
+            legacy_sql, legacy_params = self.legacy_sql(
+                compiler, connection, sorted(set(plaintexts))
+            )
+            branches.append(f"({index_sql} IS NULL AND {legacy_sql})")
+            params.extend(legacy_params)
         if not branches:
             raise EmptyResultSet
         return "(" + " OR ".join(branches) + ")", params
+
+    def tagged_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        index_sql: str,
+        tags: list[str],
+        plaintexts: list[str],
+    ) -> tuple[str, list[Any]] | None:
+        """The test a row with a tag passes; ``None`` when no row can."""
+        marks = ", ".join(["%s"] * len(tags))
+        sql, params = f"{index_sql} IS NOT NULL AND {index_sql} IN ({marks})", list(tags)
+        if not self.index.truncated:
+            return sql, params
+        # Short tags collide: only the candidates whose plaintext matches (see truncation.py).
+        from authhero_encrypt.blind_index.truncation import exact_rows
+
+        rows = exact_rows(self, compiler, connection, tags, plaintexts)
+        return None if rows is None else (f"{sql} AND {rows[0]}", params + rows[1])
+
+    def keeps_legacy(self) -> bool:
+        """Whether rows without a tag are compared by their stored plaintext."""
+        return not self.index.source_field.refuses_plaintext()
+
+    def alias(self) -> str:
+        """The table alias of the source column (and so of the index)."""
+        return str(self.lhs.alias)
+
+    def legacy_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, legacy: list[str]
+    ) -> tuple[str, list[Any]]:
+        """The test a row without a tag passes: its stored plaintext is one of ``legacy``."""
+        source_sql, _ = Col.as_sql(self.lhs, compiler, connection)
+        return f"{source_sql} IN ({', '.join(['%s'] * len(legacy))})", list(legacy)
 
 
 def indexed_lookup(field: Any, lookup_name: str) -> type[IndexedLookup] | None:
@@ -107,10 +143,14 @@ def indexed_lookup(field: Any, lookup_name: str) -> type[IndexedLookup] | None:
     return None
 
 
-def _lookup_class(index: BlindIndexField, lookup_name: str) -> type[IndexedLookup]:
-    cache: dict[str, type[IndexedLookup]] = index.__dict__.setdefault("_lookup_classes", {})
-    found = cache.get(lookup_name)
+def _lookup_class(
+    index: BlindIndexField, lookup_name: str, base: type[IndexedLookup] = IndexedLookup
+) -> type[IndexedLookup]:
+    cache: dict[tuple[type[IndexedLookup], str], type[IndexedLookup]] = index.__dict__.setdefault(
+        "_lookup_classes", {}
+    )
+    found = cache.get((base, lookup_name))
     if found is None:
         namespace = {"index": index, "lookup_name": lookup_name, "many": lookup_name == "in"}
-        found = cache[lookup_name] = type("IndexedLookup", (IndexedLookup,), namespace)
+        found = cache[(base, lookup_name)] = type(base.__name__, (base,), namespace)
     return found

@@ -33,13 +33,6 @@ __all__ = ["install"]
 _MARK = "_authhero_encrypt_blind_index"
 
 
-def _value_of(index: BlindIndexField, value: Any) -> Any:
-    """What ``value`` of the source holds at the index's path (the value itself for a scalar)."""
-    for key in index.source_path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
-
-
 def tag_expression(index: BlindIndexField, value: Any) -> Any:
     """The index's value for an update that sets its source to ``value``."""
     if isinstance(value, Value):
@@ -55,7 +48,7 @@ def tag_expression(index: BlindIndexField, value: Any) -> Any:
     if hasattr(value, "resolve_expression"):
         # The source refuses it too (its SQL would be computed on plaintext or ciphertext).
         raise index.source_field.write_expression_error(value, "update()")
-    return index.stored_for(index.plaintext(_value_of(index, value)))
+    return index.stored_for(index.plaintext(index.value_at_path(value)))
 
 
 def _by_hand(index: BlindIndexField, where: str) -> FieldError:

@@ -12,7 +12,6 @@ from django.db.models.lookups import Exact
 from django.utils.functional import cached_property
 
 from authhero_encrypt import keys
-from authhero_encrypt.blind_index.lookups import INDEXED_LOOKUPS, indexed_lookup
 from authhero_encrypt.crypto import PREFIX, decrypt_with, encrypt_value
 from authhero_encrypt.exceptions import (
     DecryptionError,
@@ -48,6 +47,8 @@ if TYPE_CHECKING:
     from django.db.models import Model
 
 PUBLIC_MODULE = "authhero_encrypt.fields"
+# The lookups a blind index may answer (blind_index.lookups.INDEXED_LOOKUPS; a test checks).
+_INDEXED_LOOKUPS = frozenset({"exact", "iexact", "in"})
 
 
 def store(ring: KeyRing, value: str) -> str:
@@ -147,8 +148,11 @@ class EncryptedFieldMixin(WriteExpressionsMixin):
     def get_lookup(self, lookup_name: str) -> Any:
         if lookup_name == "isnull":
             return super().get_lookup(lookup_name)  # type: ignore[misc]
-        if lookup_name in INDEXED_LOOKUPS:
-            # Equality through a blind index over this field (authhero_encrypt.blind_index).
+        if lookup_name in _INDEXED_LOOKUPS:
+            # Equality through a blind index over this field (authhero_encrypt.blind_index,
+            # imported here: it imports the fields, so importing it first would be a cycle).
+            from authhero_encrypt.blind_index.lookups import indexed_lookup
+
             indexed = indexed_lookup(self, lookup_name)
             if indexed is not None:
                 return indexed

@@ -99,6 +99,12 @@ class _GuardedKeyTransform(KeyTransform):
         return found
 
 
+def _on_the_column(expression: Any) -> bool:
+    while isinstance(expression, KeyTransform):
+        expression = expression.lhs
+    return isinstance(expression, Col)
+
+
 class GuardedKeyTransformFactory:
     """The transform for the key ``key``, judged where it is applied.
 
@@ -116,7 +122,15 @@ class GuardedKeyTransformFactory:
         if node is not None and node.is_secret(self.key):
             path = (*at, self.key)
             refusal = self.field.path_error(path, "__".join((self.field.name, *path)))
-            return RefusedKeyTransformFactory(refusal)(lhs, *args, **kwargs)
+            refused = RefusedKeyTransformFactory(refusal)
+            if _on_the_column(lhs):
+                # A blind index over the path answers equality (authhero_encrypt.blind_index):
+                # only on the column itself, whose row holds the tag.
+                from authhero_encrypt.blind_index.json import indexed_key_transform
+
+                indexed = indexed_key_transform(self.field, path, refused)
+                return indexed(lhs, *args, **kwargs)  # type: ignore[no-any-return]
+            return refused(lhs, *args, **kwargs)
         transform = _GuardedKeyTransform(self.key, lhs, *args, **kwargs)
         transform.secret_field = self.field
         transform.path_node = node.child(self.key) if node is not None else None

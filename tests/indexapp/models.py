@@ -45,3 +45,73 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConnectionCopy(models.Model):
+    """The plaintext twin of Connection (tests/test_blind_index_json.py)."""
+
+    name = models.CharField(max_length=50, default="")
+    options = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Provider(models.Model):
+    """A nullable document: a nested secret indexed case-insensitively, a unique top one."""
+
+    name = models.CharField(max_length=50, default="")
+    settings = JSONPathEncryptedField(
+        encrypted_paths=["client_secret", "oauth.client_secret"], null=True, blank=True
+    )
+    oauth_index = BlindIndexField("settings__oauth__client_secret", normalize=["strip", "casefold"])
+    secret_index = BlindIndexField("settings__client_secret", unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProviderCopy(models.Model):
+    """The plaintext twin of Provider."""
+
+    name = models.CharField(max_length=50, default="")
+    settings = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Badge(models.Model):
+    """Truncated tags (tests/test_blind_index_truncated.py): false positives are removed."""
+
+    name = models.CharField(max_length=50, default="")
+    code = EncryptedCharField(max_length=100, null=True, blank=True)
+    code_index = BlindIndexField("code", normalize="casefold", bits=32)
+    options = JSONPathEncryptedField(encrypted_paths=["client_secret"], default=dict)
+    secret_index = BlindIndexField("options__client_secret", bits=32)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BadgeCopy(models.Model):
+    """The plaintext twin of Badge."""
+
+    name = models.CharField(max_length=50, default="")
+    code = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    options = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pin(models.Model):
+    """A low-entropy value behind a slow (PBKDF2) index; few iterations keep the tests fast."""
+
+    name = models.CharField(max_length=50, default="")
+    pin = EncryptedCharField(max_length=20, null=True, blank=True)
+    pin_index = BlindIndexField("pin", normalize="digits", slow=1000)
+    fast_index = BlindIndexField("pin", normalize="digits")
+
+    def __str__(self) -> str:
+        return self.name
