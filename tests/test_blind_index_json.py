@@ -346,3 +346,17 @@ def test_a_unique_secret_path_stays_unique_through_a_key_change_over() -> None:
         assert names(Provider.objects.filter(settings__client_secret="moved")) == ["old"]
         with pytest.raises(IntegrityError), transaction.atomic():
             Provider.objects.create(name="dup", settings={"client_secret": "fresh"})
+
+
+def test_a_subquery_document_keeps_refusing_its_secret_key() -> None:
+    # The tag is a column of the row the subquery reads, not of the row filtered: only the
+    # column's own key is answered by the index.
+    from django.db.models import OuterRef, Subquery
+
+    Connection.objects.create(name="a", options={"client_secret": "s-1"})
+    document = Subquery(Connection.objects.filter(pk=OuterRef("pk")).values("options"))
+    with pytest.raises(FieldError, match="client_secret"):
+        list(Connection.objects.annotate(doc=document).filter(doc__client_secret="s-1"))
+    assert list(
+        Connection.objects.filter(options__client_secret="s-1").values_list("name", flat=True)
+    ) == ["a"]
