@@ -21,15 +21,15 @@ from django.db.models.fields.json import KeyTransform
 __all__ = ["declaration_errors"]
 
 _UNIQUE_HINT = (
-    "Drop the constraint: equal plaintexts have different ciphertexts, so it never fires. To "
-    "enforce uniqueness, store a keyed hash of the value (HMAC-SHA256 under a key of its own) "
-    "in a plaintext column and make that column unique; a blind index of this kind is the "
-    "only way a database can compare encrypted values."
+    "Drop the constraint: equal plaintexts have different ciphertexts, so it never fires. "
+    'Declare a blind index instead: BlindIndexField("<field>", unique=True), or '
+    'unique_with=("tenant",) for uniqueness per value of plaintext fields '
+    "(authhero_encrypt.blind_index; docs/blind_index.md, 'Uniqueness')."
 )
 _INDEX_HINT = (
     "Drop it, or build it over a plaintext field (for JSONPathEncryptedField, a plaintext key): "
-    "the database would only index or test ciphertext. For lookups by value, index a keyed "
-    "hash (HMAC-SHA256) of the value kept in a plaintext column."
+    "the database would only index or test ciphertext. For lookups by value, declare a blind "
+    'index: BlindIndexField("<field>") (authhero_encrypt.blind_index; docs/blind_index.md).'
 )
 
 
