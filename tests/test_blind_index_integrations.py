@@ -329,3 +329,18 @@ def test_all_fields_leave_the_tags_out(members: dict[str, str]) -> None:
     shown = Everything(Member.objects.get(name="m-bob")).data
     assert sorted(shown) == ["id", "name"]  # the secrets write-only, and no tags
     assert "i1:" not in str(shown)
+
+
+def test_the_admin_form_reports_a_duplicate_on_the_source(members: dict[str, str]) -> None:
+    request = RequestFactory().post("/")
+    request.user = User.objects.create_superuser("admin", "a@example.com", "pw")
+    form_class = model_admin([]).get_form(request)
+    form = form_class(data={"name": "x", "email": "bob@example.COM"})
+    assert not form.is_valid()
+    assert form.errors == {"email": ["Member with this Email already exists."]}
+    form = form_class(data={"name": "x", "email": members["bob"]})
+    assert not form.is_valid()
+    assert [error.code for error in form.errors.as_data()["email"]] == ["ciphertext"]
+    form = form_class(data={"name": "x", "email": "new@example.com"})
+    assert form.is_valid(), form.errors
+    assert raw(Member, form.save().pk, "email_index").startswith("i1:")

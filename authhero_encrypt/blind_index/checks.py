@@ -181,14 +181,15 @@ def _unique_with_errors(field: BlindIndexField) -> list[CheckMessage]:
 
 
 def _constraint_warnings(field: BlindIndexField) -> list[CheckMessage]:
+    from authhero_encrypt.blind_index.uniqueness import constraint_name
+
     previous = f"{field.name}_previous"
+    own = constraint_name(field.model, field.name) if field.unique_with else None
     errors: list[CheckMessage] = []
     for constraint in field.model._meta.constraints:
         names = set(getattr(constraint, "fields", ()) or ())
-        if field.name not in names or previous in names:
+        if field.name not in names or previous in names or constraint.name == own:
             continue
-        if field.enforces_uniqueness and constraint.name.endswith(f"_{field.name}_uniq"):
-            continue  # one of unique_with's own pair
         errors.append(
             checks.Warning(
                 f"UniqueConstraint '{constraint.name}' covers the blind index {field.label()} "
