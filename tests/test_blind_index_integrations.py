@@ -146,6 +146,21 @@ def test_the_filterset_keeps_exactly_the_lookups_the_index_answers() -> None:
     assert sorted(MemberFilter.base_filters) == ["email", "email__iexact", "email__in", "token"]
 
 
+def test_all_fields_filter_the_sources_and_never_the_tags(members: dict[str, str]) -> None:
+    class Everything(EncryptedFieldsFilterSet):  # type: ignore[misc]
+        class Meta:
+            model = Member
+            fields = "__all__"
+
+    assert sorted(Everything.base_filters) == ["email", "name", "phone", "token"]
+    found = Everything({"token": "Tok"}, queryset=Member.objects.all()).qs
+    assert names(found) == ["m-bob"]
+    found = Everything({"email": "ann@example.com"}, queryset=Member.objects.all()).qs
+    assert names(found) == ["m-ann"]
+    found = Everything({"email": members["ann"]}, queryset=Member.objects.all()).qs
+    assert names(found) == []
+
+
 def test_django_filter_exact_filters_give_the_plaintext_answer(members: dict[str, str]) -> None:
     def found(**params: str) -> list[str]:
         return names(MemberFilter(params, queryset=Member.objects.all()).qs)

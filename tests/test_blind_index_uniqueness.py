@@ -280,3 +280,25 @@ def test_an_index_on_a_table_authhero_writes_is_warned(
     assert [message.id for message in messages] == (["authhero_encrypt.W430"] if warned else [])
     if warned:
         assert "encryption_migrate" in str(messages[0].hint)
+
+
+@isolate_apps("tests.indexapp")
+def test_a_json_path_source_is_compared_by_its_tags() -> None:
+    from authhero_encrypt.blind_index.uniqueness import _lookups
+    from authhero_encrypt.fields import JSONPathEncryptedField
+
+    class Document(models.Model):
+        options = JSONPathEncryptedField(encrypted_paths=["client_secret"], default=dict)
+        secret_index = BlindIndexField("options__client_secret", unique=True)
+
+        class Meta:
+            app_label = "indexapp"
+
+        def __str__(self) -> str:
+            return "document"
+
+    index = Document._meta.get_field("secret_index")
+    assert _lookups(Document(options={"client_secret": "s3"}), index) == {
+        "secret_index__in": index.match_tags("s3")
+    }
+    assert _lookups(Document(options={}), index) is None

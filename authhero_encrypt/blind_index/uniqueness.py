@@ -153,6 +153,9 @@ def _lookups(instance: Model, index: BlindIndexField) -> dict[str, Any] | None:
     if plaintext is None:
         return None
     lookups: dict[str, Any] = {index.source: plaintext}
+    if index.source_path:
+        # A JSON secret path: its rows are compared by their tags (under every key) alone.
+        lookups = {f"{index.name}__in": index.match_tags(plaintext)}
     for name in index.unique_with:
         field = instance._meta.get_field(name)
         value = getattr(instance, field.attname)  # type: ignore[union-attr]
