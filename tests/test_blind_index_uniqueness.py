@@ -10,6 +10,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.test import override_settings
 from django.test.utils import isolate_apps
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from authhero_encrypt.blind_index import BlindIndexField
 from authhero_encrypt.crypto import encrypt_value
@@ -302,3 +304,56 @@ def test_a_json_path_source_is_compared_by_its_tags() -> None:
         "secret_index__in": index.match_tags("s3")
     }
     assert _lookups(Document(options={}), index) is None
+
+
+# Against a plaintext unique column ---------------------------------------------------------
+
+_TEXT = st.text(alphabet="aAsSß é", max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(_TEXT, max_size=6),
+    legacy=st.lists(_TEXT, max_size=2),
+    probe=_TEXT,
+    rotating=st.booleans(),
+)
+def test_validation_answers_as_a_unique_normalized_column(
+    values: list[str], legacy: list[str], probe: str, rotating: bool
+) -> None:
+    """full_clean() finds a duplicate exactly when a unique column of normalized plaintext
+    would hold one, or when a legacy row (no tag) holds the probe's exact text, and the
+    database refuses exactly the tagged duplicates; under one index key or during a change-over.
+    """
+
+    def normal(text: str) -> str:
+        return text.strip().casefold()
+
+    with transaction.atomic():
+        taken: set[str] = set()
+        for value in values:
+            if normal(value) not in taken:
+                taken.add(normal(value))
+                Member.objects.create(name="v", email=value)
+        table = connection.ops.quote_name(Member._meta.db_table)
+        for text in legacy:
+            planted = Member.objects.create(name="legacy")
+            with connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {table} SET email = %s WHERE id = %s", [text, planted.pk])
+        with override_settings(**(ROTATING if rotating else {})):
+            expected = normal(probe) in taken or probe in legacy
+            try:
+                Member(name="p", email=probe).full_clean()
+                found = False
+            except ValidationError as exc:
+                assert exc.message_dict == {"email": [DUPLICATE]}
+                found = True
+            assert found is expected
+            refused = False
+            try:
+                with transaction.atomic():
+                    Member.objects.create(name="p", email=probe)
+            except IntegrityError:
+                refused = True
+            assert refused is (normal(probe) in taken)
+        transaction.set_rollback(True)
