@@ -214,6 +214,31 @@ def test_w503_allows_only_the_indexed_lookups(fields: Any, backend: Any, warned:
     assert found == (["authhero_encrypt.W503"] if warned else [])
 
 
+def test_w504_allows_only_the_indexed_lookups(members: dict[str, str]) -> None:
+    class Exact(django_filters.FilterSet):  # type: ignore[misc]
+        email_like = django_filters.CharFilter(field_name="email", lookup_expr="icontains")
+
+        class Meta:
+            model = Member
+            fields = {"email": ["exact", "in"]}
+
+    view = type(
+        "View",
+        (generics.ListAPIView,),
+        {
+            "queryset": Member.objects.all(),
+            "serializer_class": MemberSerializer,
+            "filter_backends": [django_filters.DjangoFilterBackend],
+            "filterset_class": Exact,
+        },
+    )
+    found = check_drf_views(views=[view])
+    assert [message.id for message in found] == ["authhero_encrypt.W504"]
+    assert "email__icontains" in found[0].msg
+    assert names(Exact({"email": "BOB@example.com"}, queryset=Member.objects.all()).qs) == ["m-bob"]
+    assert names(Exact({"email": members["bob"]}, queryset=Member.objects.all()).qs) == []
+
+
 # The admin --------------------------------------------------------------------------------
 
 
