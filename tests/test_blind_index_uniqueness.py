@@ -247,8 +247,29 @@ def test_a_hand_made_constraint_over_an_index_is_warned() -> None:
         def __str__(self) -> str:
             return self.tenant
 
-    found = [message.id for message in Declared._meta.get_field("email_index").check()]
-    assert found == ["authhero_encrypt.W421"]
+    found = Declared._meta.get_field("email_index").check()
+    assert [message.id for message in found] == ["authhero_encrypt.W421"]
+    assert "'declared_uniq'" in found[0].msg
+    assert "unique_with=('tenant',)" in str(found[0].hint)
+
+
+@isolate_apps("tests.indexapp")
+def test_unique_together_over_an_index_is_warned() -> None:
+    class Together(models.Model):
+        tenant = models.CharField(max_length=20)
+        email = EncryptedCharField(max_length=20)
+        email_index = BlindIndexField("email")
+
+        class Meta:
+            app_label = "indexapp"
+            unique_together = [("tenant", "email_index")]
+
+        def __str__(self) -> str:
+            return self.tenant
+
+    found = Together._meta.get_field("email_index").check()
+    assert [message.id for message in found] == ["authhero_encrypt.W421"]
+    assert Account._meta.get_field("email_index").check() == []
 
 
 # AuthHero writes no tags -------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.apps import apps
 from django.core import checks
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.views.decorators.debug import sensitive_variables
 
 from authhero_encrypt.blind_index.keys import build_index_keyring
@@ -185,16 +186,24 @@ def _constraint_warnings(field: BlindIndexField) -> list[CheckMessage]:
 
     previous = f"{field.name}_previous"
     own = constraint_name(field.model, field.name) if field.unique_with else None
+    meta = field.model._meta
+    declared = [
+        (f"UniqueConstraint '{constraint.name}'", set(constraint.fields))
+        for constraint in meta.constraints
+        if isinstance(constraint, models.UniqueConstraint) and constraint.name != own
+    ]
+    declared += [
+        (f"unique_together {tuple(names)!r}", set(names)) for names in meta.unique_together
+    ]
     errors: list[CheckMessage] = []
-    for constraint in field.model._meta.constraints:
-        names = set(getattr(constraint, "fields", ()) or ())
-        if field.name not in names or previous in names or constraint.name == own:
+    for what, names in declared:
+        if field.name not in names or previous in names:
             continue
         errors.append(
             checks.Warning(
-                f"UniqueConstraint '{constraint.name}' covers the blind index {field.label()} "
-                "alone: while the index key changes, rows hold tags under two keys, so two "
-                "equal values can pass it.",
+                f"{what} covers the blind index {field.label()} "
+                f"but not {previous}: while the index key changes, rows hold tags under two "
+                "keys, so two equal values can pass it.",
                 hint=f"Declare the index with unique_with={tuple(sorted(names - {field.name}))!r} "
                 "(or unique=True) instead: its constraints cover the previous-key column too.",
                 obj=field,
