@@ -8,7 +8,8 @@ column that reaches encrypted data is worse: it would put the *decrypted* values
 these are errors: without the mixin the page leaks, and with it the option does not do what it
 says.
 
-* ``authhero_encrypt.W201``: ``search_fields`` names encrypted data;
+* ``authhero_encrypt.W201``: ``search_fields`` names encrypted data (an exact search a blind
+  index answers, ``=email`` or ``email__exact``, excepted);
 * ``authhero_encrypt.E202``: ``list_filter`` names encrypted data;
 * ``authhero_encrypt.E203``: ``ordering``, a ``list_display`` column's ``admin_order_field``, or
   (without the mixin, which makes such columns unsortable) a sortable ``list_display`` field names
@@ -38,6 +39,7 @@ from authhero_encrypt.admin.lookups import (
     display_lookups,
     display_secret,
     filter_lookup,
+    indexed_search,
     model_secret_fields,
     secret_target,
 )
@@ -55,7 +57,9 @@ _OPTIONS: dict[str, tuple[type[Error] | type[Warning], str, str, str]] = {
         Warning,
         "W201",
         "the database only holds its ciphertext, so the search fails",
-        "Search a plaintext field or JSON key instead (for example options__client_id).",
+        "Search a plaintext field or JSON key instead (for example options__client_id). An "
+        "encrypted field with a blind index is searched exactly: '=email' when the index folds "
+        "case, else 'email__exact' (docs/blind_index.md).",
     ),
     "list_filter": (
         Error,
@@ -160,7 +164,12 @@ def _check_model_admin(model: type[Model], model_admin: ModelAdmin[Any]) -> list
 
 
 def _lookups(model_admin: ModelAdmin[Any]) -> Iterator[tuple[str, list[str]]]:
-    yield "search_fields", [name.lstrip("^=@") for name in _strings(model_admin.search_fields)]
+    searched = [
+        name.lstrip("^=@")
+        for name in _strings(model_admin.search_fields)
+        if not indexed_search(model_admin.model, name)
+    ]
+    yield "search_fields", searched
     yield "list_filter", _names(filter_lookup(spec) for spec in model_admin.list_filter or ())
     yield "ordering", _names(_order_name(item) for item in model_admin.ordering or ())
     order_fields: list[str | None] = []

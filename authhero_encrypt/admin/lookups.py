@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
 
+from authhero_encrypt.blind_index.lookups import answered_by_index
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.inventory import encrypted_fields
@@ -27,6 +28,7 @@ __all__ = [
     "display_lookups",
     "display_secret",
     "filter_lookup",
+    "indexed_search",
     "json_path_secret",
     "model_secret_fields",
     "reached_field",
@@ -120,6 +122,26 @@ def secret_target(model: type[Model], lookup: str) -> str | None:
         return f"the encrypted field {field.label()}"
     what = json_path_secret(field.path_trie, rest)
     return None if what is None else f"{what} of {field.label()}"
+
+
+def indexed_search(model: type[Model], name: str) -> bool:
+    """Whether the ``search_fields`` entry ``name`` is an exact search a blind index answers.
+
+    The admin searches ``=email`` with ``email__iexact``, which an index answers when it folds
+    case (it asks the same question as ``exact`` then); an entry naming its lookup, such as
+    ``email__exact``, is searched with that lookup. ``in`` is no search: a term is no list.
+    """
+    if name.startswith("="):
+        name = f"{name[1:]}{LOOKUP_SEP}iexact"
+    elif name[:1] in ("^", "@"):
+        return False
+    reached = reached_field(model, name)
+    if reached is None:
+        return False
+    field, _relations, rest = reached
+    if isinstance(field, JSONPathEncryptedField) or len(rest) != 1 or rest[0] == "in":
+        return False
+    return answered_by_index(field, rest[0])
 
 
 def json_path_secret(trie: PathTrie, keys: Sequence[str]) -> str | None:

@@ -1,5 +1,5 @@
-"""System checks for blind indexes: the index key settings (E401-E403) and each declared index
-(E410-E412)."""
+"""System checks for blind indexes: the index key settings (E401-E403), each declared index
+(E410-E412), its uniqueness (E420, W421) and a table AuthHero writes (W430)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.apps import apps
 from django.core import checks
 from django.core.checks import CheckMessage, Error
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.views.decorators.debug import sensitive_variables
 
 from authhero_encrypt.blind_index.keys import build_index_keyring
@@ -20,7 +21,7 @@ from authhero_encrypt.keys import fallback_entries, load_encryption_key, parse_f
 if TYPE_CHECKING:
     from authhero_encrypt.blind_index.field import BlindIndexField
 
-__all__ = ["check_index_key_settings", "index_field_errors"]
+__all__ = ["check_index_key_settings", "index_field_errors", "index_usage_errors"]
 
 _KEY_HINT = "Generate a key of its own: openssl rand -base64 32"
 
@@ -142,6 +143,93 @@ def index_field_errors(field: BlindIndexField) -> list[CheckMessage]:
             )
         )
     return errors
+
+
+def index_usage_errors(field: BlindIndexField) -> list[CheckMessage]:
+    """E420 ``unique_with`` naming what is not a plaintext field of the model, W421 a
+    hand-made ``UniqueConstraint`` over an index (not kept through a key change-over), W430 an
+    index in a table AuthHero writes (its rows carry no tag)."""
+    from authhero_encrypt.blind_index.field import PreviousIndexField
+
+    if isinstance(field, PreviousIndexField):
+        return []
+    return [*_unique_with_errors(field), *_constraint_warnings(field), *_authhero_warnings(field)]
+
+
+def _unique_with_errors(field: BlindIndexField) -> list[CheckMessage]:
+    from authhero_encrypt.fields.base import EncryptedFieldMixin
+
+    errors: list[CheckMessage] = []
+    for name in field.unique_with:
+        try:
+            other: Any = field.model._meta.get_field(name)
+        except FieldDoesNotExist:
+            other = None
+        if other is not None and other.concrete and not isinstance(other, EncryptedFieldMixin):
+            continue
+        errors.append(
+            Error(
+                f"{field.label()} has unique_with {name!r}, which is not a plaintext field of "
+                f"{field.model._meta.label}: the database can only compare plaintext columns "
+                "beside the tag.",
+                hint="Name plaintext fields (a tenant foreign key, a code); to scope by an "
+                "encrypted value, give that value a blind index of its own.",
+                obj=field,
+                id="authhero_encrypt.E420",
+            )
+        )
+    return errors
+
+
+def _constraint_warnings(field: BlindIndexField) -> list[CheckMessage]:
+    from authhero_encrypt.blind_index.uniqueness import constraint_name
+
+    previous = f"{field.name}_previous"
+    own = constraint_name(field.model, field.name) if field.unique_with else None
+    meta = field.model._meta
+    declared = [
+        (f"UniqueConstraint '{constraint.name}'", set(constraint.fields))
+        for constraint in meta.constraints
+        if isinstance(constraint, models.UniqueConstraint) and constraint.name != own
+    ]
+    declared += [
+        (f"unique_together {tuple(names)!r}", set(names)) for names in meta.unique_together
+    ]
+    errors: list[CheckMessage] = []
+    for what, names in declared:
+        if field.name not in names or previous in names:
+            continue
+        errors.append(
+            checks.Warning(
+                f"{what} covers the blind index {field.label()} "
+                f"but not {previous}: while the index key changes, rows hold tags under two "
+                "keys, so two equal values can pass it.",
+                hint=f"Declare the index with unique_with={tuple(sorted(names - {field.name}))!r} "
+                "(or unique=True) instead: its constraints cover the previous-key column too.",
+                obj=field,
+                id="authhero_encrypt.W421",
+            )
+        )
+    return errors
+
+
+def _authhero_warnings(field: BlindIndexField) -> list[CheckMessage]:
+    from authhero_encrypt.fields.envelope import shared_with_authhero
+
+    table = field.model._meta.db_table
+    if not shared_with_authhero(table):
+        return []
+    return [
+        checks.Warning(
+            f"{field.label()} is a blind index in {table}, a table AuthHero writes: AuthHero "
+            "computes no tags, so the rows it creates or changes are found only by their "
+            "stored plaintext, and a unique index does not see them until their tags are filled.",
+            hint="Run `manage.py encryption_migrate` after AuthHero writes (it fills missing "
+            "tags); see 'AuthHero writes no tags' in docs/blind_index.md.",
+            obj=field,
+            id="authhero_encrypt.W430",
+        )
+    ]
 
 
 def register() -> None:

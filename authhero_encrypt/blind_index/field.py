@@ -26,6 +26,7 @@ from django.core import checks
 from django.db import models
 from django.utils.functional import cached_property
 
+from authhero_encrypt.blind_index import uniqueness
 from authhero_encrypt.blind_index.keys import IndexKey, IndexKeyRing, get_index_keyring
 from authhero_encrypt.blind_index.normalizers import (
     Normalizer,
@@ -60,8 +61,10 @@ class BlindIndexField(CharField[Any, Any]):
     secret path of a ``JSONPathEncryptedField`` as ``"options__client_secret"``. ``normalize``
     names what is done to a value before it is tagged (see
     :mod:`authhero_encrypt.blind_index.normalizers`). ``unique=True`` makes the plaintexts
-    unique; ``bits`` below 128 truncates the tag (plain indexes only); ``slow=True`` (or a number
-    of PBKDF2 iterations) makes each tag expensive, for low-entropy values.
+    unique; ``unique_with=("tenant",)`` makes them unique per value of those plaintext fields
+    (see :mod:`authhero_encrypt.blind_index.uniqueness`). ``bits`` below 128 truncates the tag
+    (plain indexes only); ``slow=True`` (or a number of PBKDF2 iterations) makes each tag
+    expensive, for low-entropy values.
     """
 
     description = "Blind index of %(source)s"
@@ -73,6 +76,7 @@ class BlindIndexField(CharField[Any, Any]):
         *,
         normalize: NormalizerSpec | Sequence[NormalizerSpec] | None = None,
         unique: bool = False,
+        unique_with: Sequence[str] = (),
         bits: int = FULL_BITS,
         slow: bool | int = False,
         **kwargs: Any,
@@ -85,7 +89,8 @@ class BlindIndexField(CharField[Any, Any]):
         self.normalize = compose(self.normalizers)
         if isinstance(bits, bool) or not isinstance(bits, int) or bits % 8 or not 32 <= bits <= 256:
             raise ValueError("bits must be a multiple of 8 from 32 to 256.")
-        if unique and bits < MIN_UNTRUNCATED_BITS:
+        self.unique_with = _unique_with(unique_with, unique)
+        if (unique or self.unique_with) and bits < MIN_UNTRUNCATED_BITS:
             raise ValueError(
                 f"A unique blind index cannot be truncated below {MIN_UNTRUNCATED_BITS} bits: "
                 "false positives would refuse distinct values as duplicates."
@@ -120,6 +125,10 @@ class BlindIndexField(CharField[Any, Any]):
         return folds_case(self.normalize_specs)
 
     @property
+    def enforces_uniqueness(self) -> bool:
+        return bool(self.unique or self.unique_with)
+
+    @property
     def truncated(self) -> bool:
         return self.bits < MIN_UNTRUNCATED_BITS
 
@@ -133,10 +142,17 @@ class BlindIndexField(CharField[Any, Any]):
 
     def contribute_to_class(self, cls: type[Model], name: str, private_only: bool = False) -> None:
         super().contribute_to_class(cls, name, private_only=private_only)
-        # The previous-generation column of a unique index. Migrations list it as a field of its
-        # own, so a model rebuilt from migrations (module "__fake__") already declares it.
-        if self.unique and not cls._meta.abstract and cls.__module__ != "__fake__":
-            PreviousIndexField(of=name).contribute_to_class(cls, f"{name}_previous")
+        # The previous-generation column of a unique index (and the constraints of unique_with).
+        # Migrations list them as their own, so a model rebuilt from migrations (module
+        # "__fake__") already declares them.
+        if not self.enforces_uniqueness or cls._meta.abstract:
+            return
+        if cls.__module__ != "__fake__":
+            previous = PreviousIndexField(of=name, unique=self.unique)
+            previous.contribute_to_class(cls, f"{name}_previous")
+            if self.unique_with:
+                uniqueness.declare_constraints(cls, self)
+        uniqueness.install_validation(cls)
 
     def deconstruct(self) -> Any:
         name, _path, _args, kwargs = super().deconstruct()
@@ -144,6 +160,8 @@ class BlindIndexField(CharField[Any, Any]):
             kwargs.pop(attribute, None)
         if kwargs.get("db_index") == (not self.unique):
             kwargs.pop("db_index", None)
+        if self.unique_with:
+            kwargs["unique_with"] = list(self.unique_with)
         if self.normalize_specs:
             kwargs["normalize"] = list(self.normalize_specs)
         if self.bits != FULL_BITS:
@@ -223,9 +241,9 @@ class BlindIndexField(CharField[Any, Any]):
         return value
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        from authhero_encrypt.blind_index.checks import index_field_errors
+        from authhero_encrypt.blind_index.checks import index_field_errors, index_usage_errors
 
-        return [*super().check(**kwargs), *index_field_errors(self)]
+        return [*super().check(**kwargs), *index_field_errors(self), *index_usage_errors(self)]
 
 
 class PreviousIndexField(BlindIndexField):
@@ -238,11 +256,12 @@ class PreviousIndexField(BlindIndexField):
 
     generation = "oldest"
 
-    def __init__(self, *, of: str, **kwargs: Any) -> None:
+    def __init__(self, *, of: str, unique: bool = True, **kwargs: Any) -> None:
+        # unique=False: the previous column of a unique_with index, unique in a constraint.
         self.of = of
-        for attribute in ("unique", "normalize", "bits", "slow", "db_index"):
+        for attribute in ("normalize", "bits", "slow", "db_index", "unique_with"):
             kwargs.pop(attribute, None)
-        super().__init__(of, unique=True, **kwargs)
+        super().__init__(of, unique=unique, db_index=False, **kwargs)
 
     @cached_property
     def main(self) -> BlindIndexField:
@@ -291,7 +310,21 @@ class PreviousIndexField(BlindIndexField):
 
     def deconstruct(self) -> Any:
         name, _path, _args, _kwargs = models.CharField.deconstruct(self)
-        return name, f"{PUBLIC_MODULE}.PreviousIndexField", [], {"of": self.of}
+        kwargs = {"of": self.of} if self.unique else {"of": self.of, "unique": False}
+        return name, f"{PUBLIC_MODULE}.PreviousIndexField", [], kwargs
+
+
+def _unique_with(names: Sequence[str], unique: bool) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = (names,)
+    if not all(isinstance(name, str) and name for name in names):
+        raise ValueError("unique_with must list field names, e.g. ('tenant',).")
+    if names and unique:
+        raise ValueError(
+            "unique=True makes the values unique across the table and unique_with makes them "
+            "unique per value of other fields: give one of them."
+        )
+    return tuple(names)
 
 
 def indexes_of(field: Any, *, for_writes: bool = False) -> tuple[BlindIndexField, ...]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
 
-__all__ = ["INDEXED_LOOKUPS", "indexed_lookup"]
+__all__ = ["INDEXED_LOOKUPS", "answered_by_index", "indexed_lookup"]
 
 INDEXED_LOOKUPS = frozenset({"exact", "iexact", "in"})
 _ENVELOPE_PREFIX = "env:v1:"
@@ -141,6 +141,14 @@ def indexed_lookup(field: Any, lookup_name: str) -> type[IndexedLookup] | None:
             continue
         return _lookup_class(index, lookup_name)
     return None
+
+
+def answered_by_index(field: Any, lookup_name: str | None) -> bool:
+    """Whether ``lookup_name`` on ``field`` is answered by one of its blind indexes; for the
+    integrations (django-filter, the admin, DRF) that decide which lookups to offer."""
+    if lookup_name not in INDEXED_LOOKUPS:
+        return False
+    return indexed_lookup(field, lookup_name) is not None
 
 
 def _lookup_class(

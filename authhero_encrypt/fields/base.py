@@ -224,18 +224,25 @@ class EncryptedFieldMixin(WriteExpressionsMixin):
         errors: list[checks.CheckMessage] = [*super().check(**kwargs)]  # type: ignore[misc]
         # ``unique`` is read as set, not as the property: a primary key is unique by implication,
         # and E103 alone says what to change.
+        index = f'{self.name}_index = BlindIndexField("{self.name}"'
         refused = (
-            ("unique", self._unique, "E101", "a unique constraint"),
-            ("db_index", self.db_index, "E102", "an index"),
-            ("primary_key", self.primary_key, "E103", "a primary key"),
+            ("unique", self._unique, "E101", "a unique constraint", f"{index}, unique=True)"),
+            ("db_index", self.db_index, "E102", "an index", f"{index})"),
+            ("primary_key", self.primary_key, "E103", "a primary key", ""),
         )
-        for attribute, is_set, code, what in refused:
+        for attribute, is_set, code, what, instead in refused:
             if is_set:
+                hint = f"Remove {attribute}=True, or keep this value in a plaintext field."
+                if instead:
+                    hint = (
+                        f"Remove {attribute}=True and declare a blind index beside the field, "
+                        f"{instead} (authhero_encrypt.blind_index; docs/blind_index.md)."
+                    )
                 errors.append(
                     checks.Error(
                         f"{attribute}=True on an encrypted field would build {what} over "
                         "random ciphertext, which never matches equal plaintexts.",
-                        hint=f"Remove {attribute}=True, or keep this value in a plaintext field.",
+                        hint=hint,
                         obj=self,
                         id=f"authhero_encrypt.{code}",
                     )

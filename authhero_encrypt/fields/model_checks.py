@@ -21,15 +21,15 @@ from django.db.models.fields.json import KeyTransform
 __all__ = ["declaration_errors"]
 
 _UNIQUE_HINT = (
-    "Drop the constraint: equal plaintexts have different ciphertexts, so it never fires. To "
-    "enforce uniqueness, store a keyed hash of the value (HMAC-SHA256 under a key of its own) "
-    "in a plaintext column and make that column unique; a blind index of this kind is the "
-    "only way a database can compare encrypted values."
+    "Drop the constraint: equal plaintexts have different ciphertexts, so it never fires. "
+    'Declare a blind index instead: BlindIndexField("{name}", unique=True), or '
+    'unique_with=("tenant",) for uniqueness per value of plaintext fields '
+    "(authhero_encrypt.blind_index; docs/blind_index.md, 'Uniqueness')."
 )
 _INDEX_HINT = (
     "Drop it, or build it over a plaintext field (for JSONPathEncryptedField, a plaintext key): "
-    "the database would only index or test ciphertext. For lookups by value, index a keyed "
-    "hash (HMAC-SHA256) of the value kept in a plaintext column."
+    "the database would only index or test ciphertext. For lookups by value, declare a blind "
+    'index: BlindIndexField("{name}") (authhero_encrypt.blind_index; docs/blind_index.md).'
 )
 
 
@@ -102,7 +102,7 @@ def declaration_errors(field: Any) -> list[checks.CheckMessage]:
                     f"Meta.{attribute} declares {kind} '{declaration.name}' over "
                     f"{field.label()}, which is encrypted at rest: the database would build it "
                     "over random ciphertext, which never matches equal plaintexts.",
-                    hint=_UNIQUE_HINT if unique else _INDEX_HINT,
+                    hint=(_UNIQUE_HINT if unique else _INDEX_HINT).format(name=field.name),
                     obj=field,
                     id="authhero_encrypt.E106",
                 )
@@ -114,7 +114,7 @@ def declaration_errors(field: Any) -> list[checks.CheckMessage]:
                     f"Meta.unique_together {tuple(names)!r} includes {field.label()}, which is "
                     "encrypted at rest: the database would compare random ciphertext, which "
                     "never matches equal plaintexts.",
-                    hint=_UNIQUE_HINT,
+                    hint=_UNIQUE_HINT.format(name=field.name),
                     obj=field,
                     id="authhero_encrypt.E106",
                 )

@@ -115,3 +115,14 @@ class Pin(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Account(models.Model):
+    """An email unique per tenant (``unique_with``): the same email may sign up in two tenants."""
+
+    tenant = models.CharField(max_length=20)
+    email = EncryptedCharField(max_length=254, null=True, blank=True)
+    email_index = BlindIndexField("email", normalize=["strip", "casefold"], unique_with=["tenant"])
+
+    def __str__(self) -> str:
+        return self.tenant

@@ -20,7 +20,12 @@ __all__ = ["EncryptedFieldsOrderingFilter", "EncryptedFieldsSearchFilter", "sear
 
 
 def search_lookup(name: str) -> str:
-    """The lookup a ``search_fields`` entry searches, without its prefix (``^``, ``=``, ...)."""
+    """The lookup a ``search_fields`` entry searches, without its prefix (``^``, ``=``, ...).
+
+    ``=email`` keeps its lookup, ``iexact``, which a blind index that folds case answers.
+    """
+    if name[:1] == "=":
+        return f"{name[1:]}__iexact"
     return name[1:] if name[:1] in SearchFilter.lookup_prefixes else name
 
 

@@ -21,8 +21,11 @@ except ImportError as exc:  # pragma: no cover - the message is what matters
         "pip install django-filter (what the package's drf extra installs)"
     ) from exc
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models.constants import LOOKUP_SEP
+from django_filters.constants import ALL_FIELDS
 
+from authhero_encrypt.blind_index.field import BlindIndexField
 from authhero_encrypt.integrations.drf.reach import secret_reached
 
 __all__ = ["EncryptedFieldsFilterBackend", "EncryptedFieldsFilterSet", "filter_lookup"]
@@ -43,18 +46,29 @@ def _safe_filters(model: Any, filters: Any) -> OrderedDict[str, Any]:
     )
 
 
+def _is_index(model: Any, name: str) -> bool:
+    try:
+        return isinstance(model._meta.get_field(name), BlindIndexField)
+    except FieldDoesNotExist:
+        return False
+
+
 class EncryptedFieldsFilterSet(django_filters.FilterSet):  # type: ignore[misc]
     """A ``FilterSet`` whose generated and declared filters leave out encrypted data.
 
-    ``Meta.fields = "__all__"`` then means every field the database can filter on.
+    ``Meta.fields = "__all__"`` then means every field the database can filter on, blind index
+    columns aside (an indexed source is filtered by its value instead: ``exact``, ``in``).
     """
 
     @classmethod
     def get_fields(cls) -> OrderedDict[str, list[str]]:
         fields = super().get_fields()
         model = cls._meta.model
+        everything = cls._meta.fields == ALL_FIELDS or cls._meta.exclude is not None
         kept: OrderedDict[str, list[str]] = OrderedDict()
         for name, lookups in fields.items():
+            if everything and _is_index(model, name):
+                continue  # "__all__" offers no filter by tag: equal values have equal tags
             safe = [
                 lookup
                 for lookup in lookups

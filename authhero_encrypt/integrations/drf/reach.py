@@ -2,9 +2,11 @@
 
 A REST API turns query parameters into ORM lookups (``?ordering=``, ``?search=``, django-filter's
 ``?name=``), and every lookup that reaches an encrypted field or a JSON key holding encrypted paths
-raises ``FieldError`` (an HTTP 500). Unlike the admin's options, these lookups may end with a
-lookup name (``client_secret__icontains``, ``options__configuration__exact``): the name is taken
-off first, since a JSON key named like a lookup would be read as one by Django as well.
+raises ``FieldError`` (an HTTP 500), except the equality lookups a blind index answers
+(``email__exact``, ``email__in``, ``email__iexact`` when the index folds case). Unlike the
+admin's options, these lookups may end with a lookup name (``client_secret__icontains``,
+``options__configuration__exact``): the name is taken off first, since a JSON key named like a
+lookup would be read as one by Django as well.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 
 from authhero_encrypt.admin.lookups import json_path_secret, reached_field
+from authhero_encrypt.blind_index.lookups import answered_by_index
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 
 if TYPE_CHECKING:
@@ -41,6 +44,8 @@ def secret_reached(model: type[Model], lookup: str) -> str | None:
     if not isinstance(field, JSONPathEncryptedField):
         if not rest and lookup_name in _SAFE_ON_FIELD:
             return None
+        if not rest and answered_by_index(field, lookup_name):
+            return None  # exact, in, iexact (when it folds case): through the blind index
         return f"the encrypted field {field.label()}"
     what = json_path_secret(field.path_trie, rest)
     if what is None:

@@ -13,7 +13,10 @@ Every serializer field whose source is an encrypted model field is handled, whet
 * on an update a secret is not required: leaving it out keeps the stored value, and a JSON
   document that leaves out a secret leaf keeps the stored leaf (see ``keep_stored_secrets``);
 * a form the browsable API shows again after an error does not echo the secrets sent;
-* nested serializers built for ``depth`` get the mixin too.
+* nested serializers built for ``depth`` get the mixin too;
+* ``fields = "__all__"`` leaves blind index columns out (equal values have equal tags);
+* a source made unique by a blind index gets DRF's ``UniqueValidator`` (``unique=True``) or
+  the serializer a ``UniqueTogetherValidator`` (``unique_with``): see :mod:`.unique`.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
 from authhero_encrypt.admin.lookups import model_secret_fields
+from authhero_encrypt.blind_index.field import BlindIndexField
 from authhero_encrypt.fields.base import EncryptedFieldMixin
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.integrations.drf.fields import (
@@ -32,6 +36,7 @@ from authhero_encrypt.integrations.drf.fields import (
     ciphertext_validator,
     keep_stored_secrets,
 )
+from authhero_encrypt.integrations.drf.unique import unique_validators, unique_with_validators
 
 if TYPE_CHECKING:
     from rest_framework.fields import Field
@@ -54,6 +59,13 @@ def encrypted_source(model: type[models.Model] | None, field: Field, name: str) 
     except Exception:  # FieldDoesNotExist, or a source that is a method or property
         return None
     return model_field if isinstance(model_field, EncryptedFieldMixin) else None
+
+
+def _model_field(model: type[models.Model], name: str) -> Any:
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # FieldDoesNotExist: a declared field or a property
+        return None
 
 
 class EncryptedFieldsSerializerMixin:
@@ -88,6 +100,9 @@ class EncryptedFieldsSerializerMixin:
             return SecretJSONField, {**kwargs, "path_trie": model_field.path_trie}
         if isinstance(model_field, EncryptedFieldMixin):
             kwargs.pop("choices", None)  # a ChoiceField's errors would repeat the value sent
+            validators = unique_validators(model_field)
+            if validators:
+                kwargs["validators"] = [*kwargs.get("validators", ()), *validators]
             return SecretCharField, kwargs
         return field_class, kwargs
 
@@ -99,6 +114,24 @@ class EncryptedFieldsSerializerMixin:
         )
         nested = type(field_class.__name__, (EncryptedFieldsSerializerMixin, field_class), {})
         return nested, kwargs
+
+    def get_default_field_names(self, declared_fields: Any, model_info: Any) -> list[str]:
+        # fields = "__all__" (or exclude) leaves blind index tags out: equal values have equal
+        # tags, so a response listing them tells a client which rows share a secret.
+        names: list[str] = super().get_default_field_names(declared_fields, model_info)  # type: ignore[misc]
+        model = self.Meta.model
+        return [
+            name
+            for name in names
+            if name in declared_fields or not isinstance(_model_field(model, name), BlindIndexField)
+        ]
+
+    def get_validators(self) -> list[Any]:
+        validators: list[Any] = super().get_validators()  # type: ignore[misc]
+        if getattr(self.Meta, "validators", None) is not None:
+            return validators  # declared explicitly: DRF adds nothing either
+        fields = self.fields.items()  # type: ignore[attr-defined]
+        return [*validators, *unique_with_validators(self.Meta.model, fields)]
 
     def get_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = super().get_fields()  # type: ignore[misc]
