@@ -275,3 +275,25 @@ def test_queries_answer_as_the_plaintext_twin_across_a_rotation(data: Any) -> No
             world.ring, world.oldest = frozenset({"i2"}), "i2"
             run_phase(data, world)
         transaction.set_rollback(True)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "from authhero_encrypt.blind_index import BlindIndexField",
+        "import authhero_encrypt.blind_index.field",
+        "import authhero_encrypt.blind_index.lookups",
+        "from authhero_encrypt.fields import EncryptedCharField",
+    ],
+)
+def test_the_package_imports_in_any_order(statement: str) -> None:
+    """A models.py importing blind_index before fields (isort's order) once met a half-built
+    module: the import cycle fields.base -> blind_index.lookups -> blind_index.field ->
+    fields.generic. Each order is tried in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", statement], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-300:]
