@@ -185,7 +185,8 @@ def get_or_create_step(data: Any, world: World) -> None:
     found_row = world.rows[next(iter(expected))] if expected else None
     if update and found_row is not None:
         email = found_row.cells["email"]
-        if email.legacy and email.value and world.email_taken(email.value, besides=found_row.name):
+        taken = email.value is not None and world.email_taken(email.value, besides=found_row.name)
+        if email.legacy and taken:
             return  # its save() would tag the legacy email, a duplicate: a data problem
     if not expected:
         defaults["name"] = name
