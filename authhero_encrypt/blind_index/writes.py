@@ -103,10 +103,18 @@ def _with_tags(values_seq: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, A
 
 def _with_missing_tags(values_seq: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
     """``save()``'s values (``Model._do_update()``): each index's ``pre_save()`` computed it
-    from the instance, or kept the loaded tag of a source the instance did not load, so those
-    are kept; an index missing beside its source is added (``before_save`` refuses that for
-    ``update_fields``, so this is a safety net)."""
+    from the instance's source, so those are kept; an index missing beside its source is added
+    (``before_save`` refuses that for ``update_fields``, so this is a safety net). An index
+    whose source is not written (not loaded: ``defer()``) is left out, so the row keeps the tag
+    it has rather than whatever the instance's attribute says."""
     given = {field.name for field, _model, _value in values_seq}
+    kept = [
+        each
+        for each in values_seq
+        if not isinstance(each[0], BlindIndexField) or each[0].source_name in given
+    ]
+    if kept:  # nothing else to write: Django's UPDATE needs a value (a reloaded row re-saved)
+        values_seq = kept
     added: list[tuple[Any, Any, Any]] = []
     for field, model, value in values_seq:
         if isinstance(field, BlindIndexField):
