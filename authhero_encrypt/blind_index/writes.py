@@ -5,7 +5,9 @@ the tags. The paths that do not are wrapped here, once, from ``AppConfig.ready()
 
 * ``QuerySet.update()`` and ``bulk_update()`` (which is ``update()`` of ``Case`` expressions)
   queue their values in ``UpdateQuery.add_update_fields()``, and a parent's values in
-  ``add_related_update()``: the tags of each value are queued beside it;
+  ``add_related_update()``: the tags of each value are queued beside it (``save()`` of a
+  stored row queues its values there too, with the tags its ``pre_save()`` computed, which are
+  kept, so that a write pays one HMAC per index and key);
 * an upsert (``bulk_create(update_conflicts=True, update_fields=[...])``) builds an
   ``InsertQuery`` whose ``update_fields`` gain the indexes of every source they list;
 * ``save(update_fields=[...])`` naming the source but not its index is refused (the
@@ -26,11 +28,13 @@ from django.db.models.expressions import Case, Value, When
 from django.db.models.functions import Cast
 from django.db.models.sql.subqueries import InsertQuery, UpdateQuery
 
-from authhero_encrypt.blind_index.field import BlindIndexField, indexes_of
+from authhero_encrypt.blind_index.field import BlindIndexField, PreviousIndexField, indexes_of
+from authhero_encrypt.blind_index.keys import get_index_keyring
 
 __all__ = ["install"]
 
 _MARK = "_authhero_encrypt_blind_index"
+_FROM_UPDATE = "_authhero_encrypt_from_update"
 
 
 def tag_expression(index: BlindIndexField, value: Any) -> Any:
@@ -58,7 +62,25 @@ def _by_hand(index: BlindIndexField, where: str) -> FieldError:
     )
 
 
+def tag_expressions(field: Any, value: Any) -> list[tuple[BlindIndexField, Any]]:
+    """Each index over ``field`` with its value for an update setting ``field`` to ``value``.
+
+    With one key a unique index's previous column holds the declared column's tag: it is
+    computed once (one HMAC per index per key generation), not once per column.
+    """
+    ring = get_index_keyring()
+    found: dict[BlindIndexField, Any] = {}
+    for index in indexes_of(field, for_writes=True):
+        main = index.main if isinstance(index, PreviousIndexField) else None
+        if main is not None and main in found and ring.oldest is ring.active:
+            found[index] = found[main]
+        else:
+            found[index] = tag_expression(index, value)
+    return list(found.items())
+
+
 def _with_tags(values_seq: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
+    """``update()``'s values: every index recomputed from its source, none taken by hand."""
     sources = {field.name for field, _model, _value in values_seq}
     kept: list[tuple[Any, Any, Any]] = []
     added: list[tuple[Any, Any, Any]] = []
@@ -68,18 +90,58 @@ def _with_tags(values_seq: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, A
                 raise _by_hand(field, "update()")
             continue  # recomputed below from the source's value
         kept.append((field, model, value))
-        for index in indexes_of(field, for_writes=True):
-            added.append((index, model, tag_expression(index, value)))
+        added.extend((index, model, tag) for index, tag in tag_expressions(field, value))
     return kept + added
+
+
+def _with_missing_tags(values_seq: list[tuple[Any, Any, Any]]) -> list[tuple[Any, Any, Any]]:
+    """``save()``'s values (``Model._do_update()``): each index's ``pre_save()`` computed it
+    from the instance's source, so those are kept; an index missing beside its source is added
+    (``before_save`` refuses that for ``update_fields``, so this is a safety net). An index
+    whose source is not written (not loaded: ``defer()``) is left out, so the row keeps the tag
+    it has rather than whatever the instance's attribute says."""
+    given = {field.name for field, _model, _value in values_seq}
+    kept = [
+        each
+        for each in values_seq
+        if not isinstance(each[0], BlindIndexField) or each[0].source_name in given
+    ]
+    if kept:  # nothing else to write: Django's UPDATE needs a value (a reloaded row re-saved)
+        values_seq = kept
+    added: list[tuple[Any, Any, Any]] = []
+    for field, model, value in values_seq:
+        if isinstance(field, BlindIndexField):
+            continue
+        indexes = indexes_of(field, for_writes=True)
+        if any(index.name not in given for index in indexes):
+            added.extend(
+                (index, model, tag)
+                for index, tag in tag_expressions(field, value)
+                if index.name not in given
+            )
+    return values_seq + added
 
 
 def _install_updates() -> None:
     add_fields = UpdateQuery.add_update_fields
     if getattr(add_fields, _MARK, False):
         return
+    add_values = UpdateQuery.add_update_values
+
+    # QuerySet.update() (and bulk_update()) enter through add_update_values(); save() calls
+    # add_update_fields() directly, with the values its fields' pre_save() computed.
+    def add_update_values(self: UpdateQuery, values: Any) -> None:
+        setattr(self, _FROM_UPDATE, True)
+        try:
+            add_values(self, values)
+        finally:
+            delattr(self, _FROM_UPDATE)
 
     def add_update_fields(self: UpdateQuery, values_seq: Any) -> None:
-        add_fields(self, _with_tags(list(values_seq)))
+        if getattr(self, _FROM_UPDATE, False):
+            add_fields(self, _with_tags(list(values_seq)))
+        else:
+            add_fields(self, _with_missing_tags(list(values_seq)))
 
     add_related = UpdateQuery.add_related_update
 
@@ -87,12 +149,18 @@ def _install_updates() -> None:
         if isinstance(field, BlindIndexField):
             raise _by_hand(field, "update()")
         add_related(self, model, field, value)
-        for index in indexes_of(field, for_writes=True):
-            add_related(self, model, index, tag_expression(index, value))
+        for index, tag in tag_expressions(field, value):
+            add_related(self, model, index, tag)
 
-    for function, original in ((add_update_fields, add_fields), (add_related_update, add_related)):
+    wrapped = (
+        (add_update_fields, add_fields),
+        (add_related_update, add_related),
+        (add_update_values, add_values),
+    )
+    for function, original in wrapped:
         setattr(function, _MARK, True)
         function.__doc__ = original.__doc__
+    UpdateQuery.add_update_values = add_update_values  # type: ignore[method-assign]
     UpdateQuery.add_update_fields = add_update_fields  # type: ignore[method-assign]
     UpdateQuery.add_related_update = add_related_update  # type: ignore[method-assign]
 

@@ -1,0 +1,1 @@
+"""The two-table app that ``benchmarks/blind_index_benchmark.py`` looks members up in."""
