@@ -78,18 +78,25 @@ _COMBINATOR = _code(SQLCompiler, "get_combinator_sql")
 _COMBINATOR_PART = _code(SQLCompiler, "_get_combinator_part_sql")  # Django 5.2+
 _AGGREGATE = _code(SQLAggregateCompiler, "as_sql")
 _PREPROCESS = _code(KeyTransform, "preprocess_lhs")
+
+
+def _by_identity(*codes: CodeType | None) -> dict[int, CodeType]:
+    """Code objects keyed by ``id()``, for ``codes.get(id(code)) is code``.
+
+    A set of the code objects themselves would hash the code on every lookup, which on CPython
+    3.11 hashes its names and constants: more than the rest of judging a plain query.
+    """
+    return {id(code): code for code in codes if code is not None}
+
+
 # The callers of SQLCompiler.as_sql() that compile a query of their own (not a part of a set
 # operation): a query compiled from anywhere else is refused.
-_QUERY_CALLERS = frozenset(
-    code
-    for code in (
-        _code(SQLCompiler, "execute_sql"),
-        _code(Query, "as_sql"),
-        _code(Query, "sql_with_params"),
-        _code(sql_compiler.SQLDeleteCompiler, "as_sql"),
-        _AGGREGATE,
-    )
-    if code is not None
+_QUERY_CALLERS = _by_identity(
+    _code(SQLCompiler, "execute_sql"),
+    _code(Query, "as_sql"),
+    _code(Query, "sql_with_params"),
+    _code(sql_compiler.SQLDeleteCompiler, "as_sql"),
+    _AGGREGATE,
 )
 # The verdict is kept as an attribute of the compiler, read with getattr(): reaching for the
 # compiler's __dict__ would make CPython build a dict for it, which slows every later attribute
@@ -99,7 +106,7 @@ _UNKNOWN = "a query Django compiled outside the path this version of the guard k
 _SUBQUERY = "a subquery (Subquery(), __in=queryset, OuterRef)"
 _MAX_FRAMES = 8  # from get_select() up to the compiler's as_sql()
 _CALLER_DEPTH = 8
-_PART_CALLERS = frozenset(code for code in (_COMBINATOR, _COMBINATOR_PART) if code is not None)
+_PART_CALLERS = _by_identity(_COMBINATOR, _COMBINATOR_PART)
 
 
 def internals_missing() -> bool:
@@ -168,7 +175,8 @@ def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> 
         # setup_query, pre_sql_setup, as_sql, and as_sql's caller: a caller the guard knows
         # there is taken as it; any other shape is searched for from the column's compile.
         parent = sys._getframe(_CALLER_DEPTH)
-        if parent.f_code not in _QUERY_CALLERS and parent.f_code not in _PART_CALLERS:
+        code = parent.f_code
+        if _QUERY_CALLERS.get(id(code)) is not code and _PART_CALLERS.get(id(code)) is not code:
             parent, frame = None, sys._getframe(3)
     if parent is None:
         for _ in range(_MAX_FRAMES):
@@ -179,12 +187,12 @@ def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> 
     if parent is None:
         return _UNKNOWN
     code = parent.f_code
-    if code in _PART_CALLERS:
+    if _PART_CALLERS.get(id(code)) is code:
         outer = parent.f_locals.get("self")
         if not isinstance(outer, SQLCompiler):
             return _UNKNOWN
         return combination_problem(outer.query) or _context_problem(outer, parent, depth + 1)
-    if code not in _QUERY_CALLERS:
+    if _QUERY_CALLERS.get(id(code)) is not code:
         return _UNKNOWN
     if code is _AGGREGATE:
         return wrapped_problem(compiler.query)
