@@ -111,7 +111,15 @@ _PART_CALLERS = _by_identity(_COMBINATOR, _COMBINATOR_PART)
 
 def internals_missing() -> bool:
     """Whether a Django internal the guard reads is gone: then every use is refused."""
-    return None in (_COMPILE, _GET_SELECT, _AS_SQL, _COMBINATOR, _AGGREGATE, _PREPROCESS)
+    # 'is None' each, not 'None in (...)': that compares None with each code object.
+    return (
+        _COMPILE is None
+        or _GET_SELECT is None
+        or _AS_SQL is None
+        or _COMBINATOR is None
+        or _AGGREGATE is None
+        or _PREPROCESS is None
+    )
 
 
 class StoredText(ExpressionWrapper):  # type: ignore[type-arg]
@@ -145,7 +153,7 @@ class EncryptedCol(Col):
                 raise self.target.expression_error(problem)  # type: ignore[attr-defined]
         else:
             check_use(self, compiler, sys._getframe(1))
-        return super().as_sql(compiler, connection)
+        return Col.as_sql(self, compiler, connection)  # not super(): one object less per column
 
 
 def select_verdict(compiler: Any, frame: FrameType | None) -> str:
@@ -176,7 +184,9 @@ def _context_problem(compiler: Any, frame: FrameType | None, depth: int = 0) -> 
         # there is taken as it; any other shape is searched for from the column's compile.
         parent = sys._getframe(_CALLER_DEPTH)
         code = parent.f_code
-        if _QUERY_CALLERS.get(id(code)) is not code and _PART_CALLERS.get(id(code)) is not code:
+        if _QUERY_CALLERS.get(id(code)) is code and code is not _AGGREGATE:
+            return _SUBQUERY if compiler.query.subquery else ""  # a query of its own
+        if _PART_CALLERS.get(id(code)) is not code:
             parent, frame = None, sys._getframe(3)
     if parent is None:
         for _ in range(_MAX_FRAMES):
