@@ -4,6 +4,7 @@ Run from the repository root; this is not part of the test run::
 
     .venv/bin/python benchmarks/per_request.py [--database sqlite|postgresql] [--rounds 21]
                                                [--calls 200] [--markdown]
+                                               [--count-instructions]
 
 The per-request pattern on the 8-column OAuth client row (``benchmarks/suite/models.py``): a
 ``get()`` by a plaintext column, a list of 20, ``values_list(...).get()``, ``create()``,
@@ -14,6 +15,12 @@ in this process's CPU time; a figure is the median over the rounds of the differ
 round, in µs per call. "Ours, guard off" is authhero_encrypt with
 its query guard short-circuited (``EncryptedCol.as_sql`` replaced by ``Col.as_sql``), so ours
 minus it is what the guard itself costs.
+
+``--count-instructions`` counts instructions instead of timing (valgrind's callgrind, see
+``benchmarks/suite/instructions.py``): the same operations and libraries, ``--calls`` calls per
+sample and ``--rounds`` samples each (``--rounds 3 --calls 50`` takes a few minutes), figures in
+thousands of instructions per call. Counts barely move with the machine's load, so they resolve
+the guard's few microseconds where CPU time on a shared machine cannot.
 """
 
 from __future__ import annotations
@@ -41,6 +48,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--calls", type=int, default=200, help="calls per timed sample (200)")
     parser.add_argument("--rows", type=int, default=1000, help="rows per table (1000)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--count-instructions",
+        action="store_true",
+        help="count instructions under valgrind's callgrind instead of timing",
+    )
     return parser.parse_args(argv)
 
 
@@ -98,7 +110,8 @@ def operations(model: Any, rows: list[dict[str, Any]], client: Any, name: str) -
     )
 
 
-def measure(args: argparse.Namespace) -> dict[tuple[str, str], float]:
+def prepare(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The tables filled, and each library's operations: ``(models, calls)``."""
     from django.test import Client
 
     from benchmarks.suite import data, models
@@ -117,6 +130,11 @@ def measure(args: argparse.Namespace) -> dict[tuple[str, str], float]:
         library: operations(model, rows, client, library.split(",")[0])
         for library, model in by_library.items()
     }
+    return by_library, calls
+
+
+def measure(args: argparse.Namespace) -> dict[tuple[str, str], float]:
+    by_library, calls = prepare(args)
     samples: dict[tuple[str, str], list[float]] = {}
     shuffle = random.Random(7)
     ops, libraries = list(OPERATIONS), list(LIBRARIES)
@@ -148,21 +166,79 @@ def measure(args: argparse.Namespace) -> dict[tuple[str, str], float]:
     return {pair: statistics.median(values) for pair, values in samples.items()}
 
 
-def compile_guard(rounds: int, calls: int) -> dict[str, float]:
-    """The guard's share of compiling each read query, with no database time in the way.
+def count_instructions(args: argparse.Namespace, counter: Any) -> dict[tuple[str, str], float]:
+    """``measure()``'s figures in thousands of instructions per call, under callgrind."""
+    by_library, calls = prepare(args)
+    idle = statistics.median(counter.count(lambda: None) for _ in range(3))
+    samples: dict[tuple[str, str], list[float]] = {}
+    for op in OPERATIONS:
+        for round_number in range(args.rounds):
+            counted: dict[str, float] = {}
+            for library in LIBRARIES:
+                call = calls[library][op]
+                restore = _guard_off() if library == "ours, guard off" else None
+                if round_number == 0:
+                    call()  # warm the caches and the interpreter's specialisations
 
-    Compiling (``Query.sql_with_params()``) is where the guard runs; timing it alone, guard on
-    and off one after the other, is far less noisy than whole requests on a shared machine.
-    """
+                def run(call: Callable[[], None] = call) -> None:
+                    for _ in range(args.calls):
+                        call()
+
+                counted[library] = (counter.count(run) - idle) / args.calls / 1e3
+                if restore is not None:
+                    restore()
+            for key, value in (
+                ("plain", counted["plain"]),
+                ("recipe", counted["recipe"] - counted["plain"]),
+                ("ours", counted["ours"] - counted["plain"]),
+                ("guard", counted["ours"] - counted["ours, guard off"]),
+            ):
+                samples.setdefault((op, key), []).append(value)
+        for model in {*by_library.values()}:
+            model.objects.filter(client_id="new-client").delete()
+    return {pair: statistics.median(values) for pair, values in samples.items()}
+
+
+def _compiled_queries() -> dict[str, Any]:
     from benchmarks.suite import models
 
-    queries = {
+    return {
         "get": models.OursClient.objects.filter(client_id="x").query,
         "list of 20": models.OursClient.objects.filter(tenant_id="x")[:20].query,
         "values_list().get()": models.OursClient.objects.values_list("name", "client_secret")
         .filter(client_id="x")
         .query,
     }
+
+
+def count_compile_guard(rounds: int, calls: int, counter: Any) -> dict[str, float]:
+    """The guard's share of compiling each read query, in instructions per query."""
+    samples: dict[str, list[float]] = {}
+    for name, query in _compiled_queries().items():
+        query.sql_with_params()
+        for _ in range(rounds):
+            counted = []
+            for guarded in (True, False):
+                restore = None if guarded else _guard_off()
+
+                def run(query: Any = query) -> None:
+                    for _ in range(calls):
+                        query.sql_with_params()
+
+                counted.append(counter.count(run) / calls)
+                if restore is not None:
+                    restore()
+            samples.setdefault(name, []).append(counted[0] - counted[1])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def compile_guard(rounds: int, calls: int) -> dict[str, float]:
+    """The guard's share of compiling each read query, with no database time in the way.
+
+    Compiling (``Query.sql_with_params()``) is where the guard runs; timing it alone, guard on
+    and off one after the other, is far less noisy than whole requests on a shared machine.
+    """
+    queries = _compiled_queries()
     samples: dict[str, list[float]] = {name: [] for name in queries}
     for round_number in range(rounds + 1):
         for name, query in queries.items():
@@ -180,14 +256,16 @@ def compile_guard(rounds: int, calls: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def render(found: dict[tuple[str, str], float], described: str, markdown: bool) -> str:
+def render(
+    found: dict[tuple[str, str], float], described: str, markdown: bool, unit: str = "µs"
+) -> str:
     header = [
         "operation",
-        "plain µs",
-        "recipe +µs",
-        "ours +µs",
+        f"plain {unit}",
+        f"recipe +{unit}",
+        f"ours +{unit}",
         "ours / recipe (added)",
-        "guard µs",
+        f"guard {unit}",
     ]
     lines = []
     for op in OPERATIONS:
@@ -210,6 +288,12 @@ def render(found: dict[tuple[str, str], float], described: str, markdown: bool) 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    from benchmarks.suite import instructions  # no Django import: safe before setup
+
+    out = instructions.output_path() if args.count_instructions else None
+    if args.count_instructions and out is None:
+        script = str(Path(__file__).resolve())
+        return instructions.run_under_callgrind(script, sys.argv[1:] if argv is None else argv)
     sys.argv[0] = "benchmarks/per_request.py"
     import os
 
@@ -223,6 +307,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     database.create()
     try:
+        if out is not None:
+            counter = instructions.Counter(out)
+            found = count_instructions(args, counter)
+            described = f"{database.describe()}, thousands of instructions per call (callgrind)"
+            print(render(found, described, args.markdown, unit="kIr"))
+            counted = count_compile_guard(args.rounds, args.calls, counter)
+            print()
+            print("Guard's share of compiling the query (instructions per query, paired):")
+            for name, value in counted.items():
+                print(f"- {name}: {value:,.0f}")
+            return 0
         found = measure(args)
         print(render(found, database.describe(), args.markdown))
         compiled = compile_guard(args.rounds, args.calls * 10)

@@ -19,7 +19,12 @@ from django.db.models.sql.query import Query
 __all__ = ["entry_point_error", "refuse_date_listing"]
 
 _IN_BULK = QuerySet.in_bulk.__code__
-_DATE_LISTINGS = {QuerySet.dates.__code__: "dates()", QuerySet.datetimes.__code__: "datetimes()"}
+_DATES = QuerySet.dates.__code__
+_DATETIMES = QuerySet.datetimes.__code__
+# values() and values_list() resolve their names here; dates() names its field in Trunc(), an
+# annotation resolved through Query.resolve_ref, so a name resolved for add_fields() is never a
+# date listing. None when Django renames it: then every resolution is searched, as before.
+_ADD_FIELDS = getattr(getattr(Query, "add_fields", None), "__code__", None)
 # How far above a name's resolution dates() may be: annotate, _annotate, add_annotation,
 # Trunc.resolve_expression, Func.resolve_expression, its comprehension, F.resolve_expression,
 # resolve_ref, and some slack for a Django release that adds a frame.
@@ -45,10 +50,17 @@ def entry_point_error(field: Any, method: str) -> FieldError:
 
 
 def refuse_date_listing(field: Any, frame: FrameType | None) -> None:
-    """Raise ``FieldError`` when ``frame`` (a name's resolution) is inside dates()/datetimes()."""
+    """Raise ``FieldError`` when ``frame`` (a name's resolution) is inside dates()/datetimes().
+
+    Every frame looked at costs a frame object, so the values()/values_list() resolution is
+    let through without a search, and code objects are compared by identity: a set or dict
+    lookup would hash each one, which walks its constants on CPython 3.11.
+    """
+    if frame is not None and frame.f_code is _ADD_FIELDS:
+        return
     depth = 0
     while frame is not None and depth < _MAX_DEPTH:
-        method = _DATE_LISTINGS.get(frame.f_code)
-        if method is not None:
-            raise entry_point_error(field, method)
+        code = frame.f_code
+        if code is _DATES or code is _DATETIMES:
+            raise entry_point_error(field, "dates()" if code is _DATES else "datetimes()")
         frame, depth = frame.f_back, depth + 1

@@ -303,6 +303,14 @@ def wrapped_problem(query: Any) -> str:
 
 def select_problem(query: Any) -> str:
     """What is wrong with this query's use of its selected encrypted columns, or ``""``."""
+    if (
+        query.group_by is None
+        and not (query.combinator or query.distinct or query.order_by or query.extra_order_by)
+        and not (query.default_ordering and query.get_meta().ordering)
+    ):
+        # Nothing sorts, groups, deduplicates or combines rows: most queries, judged here
+        # without building the aliases or walking an ordering.
+        return ""
     aliases = _encrypted_aliases(query) if query.annotations else set()
     if query.combinator:
         found = combination_problem(query)
