@@ -2,6 +2,9 @@
 
 Legacy plaintext is encrypted, values under a fallback key or another key id are re-encrypted,
 values already under the active key are left byte for byte (see :mod:`authhero_encrypt.rotation`).
+Blind index tags are filled where missing and moved to their key (the declared column to the
+active index key, a unique index's ``_previous`` column to the oldest), before the values of
+their field (see :mod:`authhero_encrypt.blind_index.migrate`).
 
 The command is built to run against a live database:
 
@@ -110,5 +113,5 @@ class Command(BaseCommand):
         problems = report.problems()
         if problems:
             raise CommandError("; ".join(problems) + ".")
-        if check and report.totals()["written"]:
+        if check and report.would_write:
             sys.exit(1)
