@@ -103,7 +103,8 @@ class IndexTally:
         data: dict[str, Any] = {
             "model": self.index.model._meta.label,
             "index": self.index.name,
-            "source": self.index.source,
+            "source": self.index.source_field.name
+            + "".join(f"__{step}" for step in self.index.source_path),
             "generation": self.index.generation,
             "unique": bool(self.index.unique),
             "expected_key_id": self.expected,

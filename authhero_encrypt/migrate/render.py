@@ -102,7 +102,6 @@ def render_text(report: MigrationReport) -> list[str]:
         write("No encrypted fields found.")
         return lines
     _table(table, write)
-    _index_text(report, write)
     totals = summary["totals"]
     values = totals["values"]
     verb = "would be written" if summary["dry_run"] else "written"
@@ -118,6 +117,7 @@ def render_text(report: MigrationReport) -> list[str]:
             f"{totals['retried']:,} row(s) changed while they were being migrated and were "
             "re-read and retried."
         )
+    _index_text(report, write)
     for field in reports:
         if field.failed_rows:
             named = field.failures[:TEXT_PKS]
@@ -188,6 +188,13 @@ def _index_text(report: MigrationReport, write: Callable[[str], None]) -> None:
     write("")
     _table(table, write)
     totals = report.index_totals()
+    tags = totals["tags"]
+    verb = "would be written" if report.dry_run else "written"
+    write(
+        f"\nBlind indexes: {totals['rows']:,} rows read, {totals['written']:,} {verb}; tags: "
+        f"{tags['filled']:,} filled, {tags['moved']:,} moved to their key, {tags['fixed']:,} "
+        f"recomputed, {tags['cleared']:,} cleared, {tags['unchanged']:,} already up to date."
+    )
     if totals["retried"]:
         write(
             f"{totals['retried']:,} row(s) changed while their tags were being computed and "

@@ -230,7 +230,7 @@ def _index_text(report: StatusReport, write: Write) -> None:
         row = [f"{t.index.model._meta.label}.{t.index.name}", t.expected or "(none)"]
         row += [str(n) for n in (t.with_value, t.filled, t.missing, t.stale, t.orphaned)]
         row += [str(t.mismatched)] if report.verified else []
-        row += ["-", "-"] if t.distinct is None else [str(t.distinct), f"{(share or 0):.0%}"]
+        row += [str(t.distinct), f"{share:.0%}"] if share is not None else ["-", "-"]
         row.append(", ".join(f"{k}: {n}" for k, n in sorted(t.by_key.items())) or "-")
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
