@@ -32,6 +32,7 @@ from django.db import DataError, IntegrityError, connections, transaction
 from authhero_encrypt.blind_index.field import BlindIndexField, PreviousIndexField, indexes_of
 from authhero_encrypt.blind_index.keys import IndexKeyRing
 from authhero_encrypt.blind_index.swap import IndexSwapper, Update
+from authhero_encrypt.crypto import PREFIX
 from authhero_encrypt.exceptions import EncryptionError
 from authhero_encrypt.fields.json import JSONPathEncryptedField
 from authhero_encrypt.inventory import iter_raw_rows, load_json
@@ -73,6 +74,8 @@ class IndexReport:
     left_over_pks: list[Any] = field(default_factory=list)
     write_failed: int = 0
     write_failed_pks: list[Any] = field(default_factory=list)
+    # Every refused row whose indexed value is legacy plaintext: the value pass leaves it be.
+    held: set[Any] = field(default_factory=set)
 
     @property
     def label(self) -> str:
@@ -171,12 +174,14 @@ class IndexMigrator:
             progress.finish(last_pk)
         return report
 
-    def plaintexts(self, raw: Any) -> dict[tuple[str, ...], str | None]:
-        """The plaintext each index path of the row's source holds (may raise on decrypt)."""
+    def plaintexts(self, raw: Any) -> tuple[dict[tuple[str, ...], str | None], bool]:
+        """The plaintext each index path of the row's source holds (may raise on decrypt), and
+        whether one of them is stored as legacy plaintext."""
         if isinstance(raw, (bytes, bytearray)):
             raw = raw.decode("utf-8")
         document = load_json(raw) if self.is_json and raw is not None else raw
         found: dict[tuple[str, ...], str | None] = {}
+        legacy = False
         for index in self.indexes:
             path = index.source_path
             if path in found:
@@ -186,8 +191,9 @@ class IndexMigrator:
                 value = value.get(key) if isinstance(value, dict) else None
             if self.is_json and not isinstance(value, str):
                 value = None  # a number or a document at the path is not a secret value
+            legacy = legacy or (isinstance(value, str) and not value.startswith(PREFIX))
             found[path] = index.plaintext(value)
-        return found
+        return found, legacy
 
     def wanted(self, index: BlindIndexField, plaintext: str | None, memo: dict[Any, str]) -> Any:
         if plaintext is None:
@@ -210,7 +216,7 @@ class IndexMigrator:
             pk, raw, *tags = row
             tags = [t.decode() if isinstance(t, (bytes, bytearray)) else t for t in tags]
             try:
-                plaintexts = self.plaintexts(raw)
+                plaintexts, legacy = self.plaintexts(raw)
             except EncryptionError:
                 # Reported, never shown: the value pass names the decrypt error of this row.
                 report.failed_rows += 1
@@ -225,7 +231,7 @@ class IndexMigrator:
                 self.settle(outcomes)
                 continue
             old_source = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
-            updates.append(Update(pk, old_source, tuple(tags), tuple(new), tuple(outcomes)))
+            updates.append(Update(pk, old_source, tuple(tags), tuple(new), tuple(outcomes), legacy))
         return updates
 
     def settle(self, outcomes: Sequence[str]) -> None:
@@ -252,6 +258,8 @@ class IndexMigrator:
                             conflicts |= self.swapper.swap([update])
                     except (IntegrityError, DataError):
                         refused.add(update.pk)
+                        if update.legacy:
+                            report.held.add(update.pk)
                         report.write_failed += 1
                         _note(report.write_failed_pks, update.pk)
                 updates = [u for u in updates if u.pk not in refused]

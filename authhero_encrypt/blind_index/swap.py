@@ -37,6 +37,7 @@ class Update(NamedTuple):
     old: tuple[str | None, ...]
     new: tuple[str | None, ...]
     outcomes: tuple[str, ...]
+    legacy: bool = False  # an indexed value of the row is legacy plaintext
 
 
 class IndexSwapper:

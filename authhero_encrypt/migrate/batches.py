@@ -72,9 +72,30 @@ class FieldMigrator:
             is_json=self.is_json,
             is_envelope=self.is_envelope,
         )
-        self.plan: Callable[[Sequence[Row]], Sequence[tuple[Any, Any, str, RowTally]]] = (
+        self.plan_rows: Callable[[Sequence[Row]], Sequence[tuple[Any, Any, str, RowTally]]] = (
             self.plan_documents if self.is_json else self.plan_values
         )
+        # Rows left as they are (counted Skipped): legacy plaintext whose blind index tag the
+        # database refused, which lookups would no longer find once encrypted.
+        self.hold: frozenset[Any] = frozenset()
+
+    def plan(self, rows: Sequence[Row]) -> Sequence[tuple[Any, Any, str, RowTally]]:
+        updates = self.plan_rows(rows)
+        if not self.hold:
+            return updates
+        kept = []
+        for update in updates:
+            if update[0] not in self.hold:
+                kept.append(update)
+                continue
+            tally = update[3]
+            if isinstance(tally, Outcome):
+                self.report.settle(Outcome.SKIPPED)
+            else:
+                self.report.settle(
+                    Counter({(path, Outcome.SKIPPED): n for (path, _outcome), n in tally.items()})
+                )
+        return kept
 
     def run(self, progress: ProgressSink | None) -> FieldReport:
         report = self.report

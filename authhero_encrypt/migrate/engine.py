@@ -121,6 +121,7 @@ def migrate(
             rules = kind(target=envelope, resolve=provider_named, ring=ring, context=fld.context)
             if isinstance(rules, RowContextRotation):
                 rules.bind(model, fld, using)
+        held: frozenset[Any] = frozenset()
         if index_ring is not None and indexed_columns(fld):
             # Before the values: a plaintext row is tagged while lookups still match it by
             # its plaintext (see authhero_encrypt.blind_index.migrate).
@@ -141,6 +142,7 @@ def migrate(
                 result.indexes.append(indexer.run(sink))
             except (KeyboardInterrupt, DatabaseError) as exc:
                 _stop(exc, indexer.report, result)
+            held = frozenset(indexer.report.held)
         migrator = FieldMigrator(
             model=model,
             field=fld,
@@ -150,6 +152,7 @@ def migrate(
             batch_size=batch_size,
             dry_run=dry_run,
         )
+        migrator.hold = held
         sink = None
         if progress is not None:
             if model not in totals:

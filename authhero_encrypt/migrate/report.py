@@ -250,7 +250,8 @@ class MigrationReport:
         if totals["write_failed"]:
             problems.append(
                 f"{totals['write_failed']} row(s) could not get their blind index tags (the "
-                "database refused them: a unique index finds two rows with one value); "
+                "database refused them: a unique index finds two rows with one value; those "
+                "holding legacy plaintext were left unencrypted, so lookups still find them); "
                 "make those values distinct and rerun"
             )
         if totals["failed_rows"]:
