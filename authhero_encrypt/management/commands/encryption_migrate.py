@@ -43,7 +43,8 @@ class Command(BaseCommand):
     help = (
         "Encrypt legacy plaintext and re-encrypt values under fallback keys with the active "
         "key (ENCRYPTION_KEY / ENCRYPTION_KEY_ID), in small batches that never overwrite a "
-        "concurrent change. Safe to stop and rerun. Exits with status 1 when a value fails to "
+        "concurrent change; fill missing blind index tags and move stale ones to their index "
+        "key. Safe to stop and rerun. Exits with status 1 when a value fails to "
         "decrypt (it is left untouched), a row kept changing (rerun for it), or values are still "
         "not under the active key after the run; with --check, when it would write anything. "
         f"Reference: {DOCS}."
@@ -66,7 +67,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--check",
             action="store_true",
-            help="Exit with status 1 when the run would write anything; implies --dry-run.",
+            help="Exit with status 1 when the run would write anything (a value or a blind "
+            "index tag); implies --dry-run.",
         )
 
     def handle(
