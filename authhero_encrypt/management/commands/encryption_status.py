@@ -10,8 +10,9 @@ The default run never needs the key: it only looks at prefixes. That is what let
 deployment whose key settings are broken; the key problem is reported in the key section.
 
 Exit status: 0; with ``--check``, 1 when any plaintext remains, when values are under a key id
-that is not configured (or fail to decrypt, with ``--verify``), or when the key settings cannot
-open what is stored, after the report is printed, as ``makemigrations --check`` does. With
+that is not configured (or fail to decrypt, with ``--verify``), when the key settings cannot
+open what is stored, or when a blind index tag is missing, stale or (with ``--verify``) wrong,
+after the report is printed, as ``makemigrations --check`` does. With
 ``--require-active-key`` (which implies ``--check``), also 1 while any encrypted value is not
 shown to be under the active key: the gate before an old key is dropped.
 The command parses its options and renders; the engine is :mod:`authhero_encrypt.status`.
