@@ -296,3 +296,27 @@ def test_migrate_reports_index_work_as_text_and_json() -> None:
     # No key, no plaintext in either report.
     assert "a@x" not in text + out.getvalue()
     assert INDEX_KEY_A not in text + out.getvalue()
+
+
+def test_json_path_indexes_are_counted_verified_and_migrated() -> None:
+    tagged = Connection.objects.create(name="a", options={"client_secret": "s1", "n": 1})
+    untagged = Connection.objects.create(name="b", options={"client_secret": "s2"})
+    empty = Connection.objects.create(name="c", options={"n": 2})
+    set_raw(Connection, untagged.pk, secret_index=None)
+    # A tag on a row whose path holds no string: orphaned, cleared by the run.
+    set_raw(Connection, empty.pk, secret_index=expected_tag(INDEX_KEY_A, "i1", SECRET, "x"))
+    (tally,) = status(["indexapp.Connection"], verify=True).indexes
+    assert (tally.rows, tally.with_value, tally.filled) == (3, 2, 2)
+    assert (tally.missing, tally.orphaned, tally.stale, tally.mismatched) == (1, 1, 0, 0)
+    assert tally.checked == 1
+    report = migrate(["indexapp.Connection"])
+    assert report.ok, report.problems()
+    counts = report.indexes[0].counts["secret_index"]
+    assert (counts["filled"], counts["cleared"], counts["unchanged"]) == (1, 1, 1)
+    tags = dict(Connection.objects.values_list("pk", "secret_index"))
+    assert tags == {
+        tagged.pk: expected_tag(INDEX_KEY_A, "i1", SECRET, "s1"),
+        untagged.pk: expected_tag(INDEX_KEY_A, "i1", SECRET, "s2"),
+        empty.pk: None,
+    }
+    assert status(["indexapp.Connection"], verify=True).indexes_ok
