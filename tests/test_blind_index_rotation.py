@@ -320,3 +320,27 @@ def test_json_path_indexes_are_counted_verified_and_migrated() -> None:
         empty.pk: None,
     }
     assert status(["indexapp.Connection"], verify=True).indexes_ok
+
+
+def test_a_backend_without_a_dialect_is_counted_by_streaming(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for n in range(6):
+        Member.objects.create(name=str(n), email=f"{n}@x", phone="1" if n % 3 else "22")
+    a, b = Member.objects.filter(name__in=["1", "2"]).order_by("pk")
+    set_raw(Member, a.pk, email_index=None)
+    set_raw(Member, b.pk, email=None, phone_index="odd id!:00")
+    Connection.objects.create(name="c", options={"client_secret": "s"})
+    Connection.objects.create(name="d", options={"n": 1})
+
+    def figures() -> list[dict[str, Any]]:
+        report = status(["indexapp"])
+        return [tally.as_json() for tally in report.indexes]
+
+    in_sql = figures()
+    monkeypatch.setattr("authhero_encrypt.status.dialects.DIALECTS", {})
+    assert figures() == in_sql
+    email = next(t for t in in_sql if t["index"] == "email_index")
+    assert (email["missing"], email["orphaned"], email["filled"]) == (1, 1, 5)
+    phone = next(t for t in in_sql if t["index"] == "phone_index")
+    assert phone["by_key"] == {"(malformed)": 1, "i1": 5}

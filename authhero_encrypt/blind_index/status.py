@@ -152,27 +152,36 @@ def _label(key_id: Any, known: Sequence[str]) -> str:
     return key_id if isinstance(key_id, str) and _KEY_ID.fullmatch(key_id) else MALFORMED
 
 
-def _present(connection: BaseDatabaseWrapper, index: BlindIndexField) -> tuple[str, list[Any]]:
-    """SQL true where the index's source holds a value to tag."""
-    source = connection.ops.quote_name(index.source_field.column)
-    if not index.source_path:
-        return f"{source} IS NOT NULL", []
+def _value_at(index: BlindIndexField, raw: Any, is_json: bool) -> Any:
+    """The stored value the index is computed from: the column, or the string at its path."""
+    if isinstance(raw, (bytes, bytearray)):
+        raw = raw.decode("utf-8")
+    if not is_json:
+        return raw
+    value = load_json(raw) if raw is not None else None
+    for step in index.source_path:
+        value = value.get(step) if isinstance(value, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _count_column(
+    connection: BaseDatabaseWrapper, tally: IndexTally, known: Sequence[str], batch_size: int
+) -> None:
     from authhero_encrypt.status import dialects
 
     dialect_class = dialects.DIALECTS.get(connection.vendor)
-    if dialect_class is None:  # pragma: no cover - every tested backend has a dialect
-        raise NotImplementedError(connection.vendor)
-    return dialect_class().is_string(source, index.source_path)
-
-
-def _count_column(connection: BaseDatabaseWrapper, tally: IndexTally, known: Sequence[str]) -> None:
-    from authhero_encrypt.status import dialects
-
+    if dialect_class is None:
+        # A backend without a dialect: the rows are streamed and counted here, same results.
+        _count_streamed(connection, tally, known, batch_size)
+        return
+    dialect = dialect_class()
     index = tally.index
     quote = connection.ops.quote_name
     table, col = quote(index.model._meta.db_table), quote(str(index.column))
-    present, params = _present(connection, index)
-    dialect = dialects.DIALECTS[connection.vendor]()
+    source = quote(index.source_field.column)
+    present, params = f"{source} IS NOT NULL", list[Any]()
+    if index.source_path:
+        present, params = dialect.is_string(source, index.source_path)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT COUNT(*), COUNT({col}), "  # noqa: S608
@@ -203,6 +212,38 @@ def _count_column(connection: BaseDatabaseWrapper, tally: IndexTally, known: Seq
             tally.largest = int(top[0]) if top else 0
 
 
+def _count_streamed(
+    connection: BaseDatabaseWrapper, tally: IndexTally, known: Sequence[str], batch_size: int
+) -> None:
+    index = tally.index
+    source = index.source_field
+    is_json = isinstance(source, JSONPathEncryptedField)
+    groups: Counter[str] = Counter()
+    for rows in iter_raw_rows(
+        index.model,
+        [source.column, str(index.column)],
+        using=connection.alias,
+        batch_size=batch_size,
+        as_text=[source.column] if is_json else [],
+    ):
+        for _pk, raw, tag in rows:
+            tally.rows += 1
+            has_value = _value_at(index, raw, is_json) is not None
+            tally.with_value += has_value
+            if tag is None:
+                tally.missing += has_value
+                continue
+            tag = tag.decode() if isinstance(tag, (bytes, bytearray)) else tag
+            tally.filled += 1
+            tally.orphaned += not has_value
+            key_id, colon, _rest = tag.partition(":")
+            tally.by_key[_label(key_id if colon else None, known)] += 1
+            groups[tag] += 1
+    if not tally.is_previous:
+        tally.distinct = len(groups)
+        tally.largest = max(groups.values(), default=0)
+
+
 def _verify(
     tallies: Sequence[IndexTally], source: Any, ring: IndexKeyRing, using: str, batch_size: int
 ) -> None:
@@ -221,17 +262,12 @@ def _verify(
         as_text=[source.column] if is_json else [],
     ):
         for pk, raw, *tags in rows:
-            if isinstance(raw, (bytes, bytearray)):
-                raw = raw.decode("utf-8")
-            document = load_json(raw) if is_json and raw is not None else raw
             for tally, tag in zip(tallies, tags, strict=True):
                 if tag is None:
                     continue
                 tag = tag.decode() if isinstance(tag, (bytes, bytearray)) else tag
                 index = tally.index
-                value = document
-                for step in index.source_path:
-                    value = value.get(step) if isinstance(value, dict) else None
+                value = _value_at(index, raw, is_json)
                 key = keys.get(tag.partition(":")[0])
                 if key is None or not isinstance(value, str):
                     continue  # stale or orphaned: counted as such already
@@ -278,7 +314,7 @@ def count_indexes(
         for index in indexed_columns(source):
             expected = oldest if isinstance(index, PreviousIndexField) else active
             tally = IndexTally(index, expected)
-            _count_column(connection, tally, known)
+            _count_column(connection, tally, known, batch_size)
             group.append(tally)
         if verify:
             _verify(group, source, ring, connection.alias, batch_size)
