@@ -21,7 +21,6 @@ untagged rows by their plaintext) find it at every moment.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["INDEX_OUTCOMES", "IndexMigrator", "IndexReport", "indexed_columns"]
 
-MAX_ATTEMPTS = 5
 REPORTED_PKS = 100
 # What happened to one tag: NULL -> tag, another key's tag -> this key's, a wrong tag under the
 # right key (a normalizer change) recomputed, a tag whose source holds no value cleared.
@@ -149,30 +147,22 @@ class IndexMigrator:
         )
 
     def run(self, progress: ProgressSink | None) -> IndexReport:
-        report = self.report
-        last_pk = None
+        # Imported here: authhero_encrypt.migrate imports this module.
+        from authhero_encrypt.migrate.batches import walk
+
         columns = [self.source.column, *(index.column for index in self.indexes)]
-        as_text = [self.source.column] if self.is_json else []
-        for rows in iter_raw_rows(
-            self.model, columns, using=self.using, batch_size=self.batch_size, as_text=as_text
-        ):
-            report.rows += len(rows)
-            pending = self.apply(self.plan(rows))
-            attempt = 1
-            while pending and attempt < MAX_ATTEMPTS:
-                report.retried += len(pending)
-                time.sleep(0.005 * attempt)  # let the writer that got in first finish
-                pending = self.apply(self.plan(self.swapper.reread(sorted(pending))))
-                attempt += 1
-            report.left_over += len(pending)
-            for pk in sorted(pending):
-                _note(report.left_over_pks, pk)
-            last_pk = rows[-1][0]
-            if progress is not None:
-                progress.advance(len(rows), last_pk)
-        if progress is not None:
-            progress.finish(last_pk)
-        return report
+        batches = iter_raw_rows(
+            self.model,
+            columns,
+            using=self.using,
+            batch_size=self.batch_size,
+            as_text=[self.source.column] if self.is_json else [],
+        )
+        walk(self, batches, progress)
+        return self.report
+
+    def reread(self, pks: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self.swapper.reread(pks)
 
     def plaintexts(self, raw: Any) -> tuple[dict[tuple[str, ...], str | None], bool]:
         """The plaintext each index path of the row's source holds (may raise on decrypt), and
