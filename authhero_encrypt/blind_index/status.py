@@ -78,8 +78,9 @@ class IndexTally:
 
     @property
     def stale(self) -> int:
-        """Tags not under the key this column is written under."""
-        return self.filled - (self.by_key[self.expected] if self.expected else 0)
+        """Tags not under the key this column is written under (from ``by_key`` alone: one
+        query, so a write between two queries cannot make it negative)."""
+        return sum(self.by_key.values()) - (self.by_key[self.expected] if self.expected else 0)
 
     @property
     def largest_share(self) -> float | None:
