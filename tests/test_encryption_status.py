@@ -523,7 +523,15 @@ def test_bad_batch_size() -> None:
 @KEYS
 def test_json_schema(seeded: dict[str, Any]) -> None:
     report = run_json("testapp")
-    assert list(report) == ["key", "fields", "totals", "check", "excluded"]
+    assert list(report) == [
+        "key",
+        "fields",
+        "totals",
+        "check",
+        "excluded",
+        "indexes",
+        "index_totals",
+    ]
     assert list(report["key"]) == [
         "configured",
         "key_id",

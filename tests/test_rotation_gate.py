@@ -90,7 +90,7 @@ def test_check_fails_without_verify_when_no_configured_key_reads_the_values(unde
         code, out = status(check=True, format="json")
         report = json.loads(out)
         assert report["totals"]["unreadable"] == 3
-        assert report["check"] == {"ok": False, "on_active_key": False}
+        assert report["check"] == {"ok": False, "on_active_key": False, "indexes_ok": True}
     with override_settings(**BOTH):
         assert status(check=True)[0] == 0  # the fallback reads them: nothing lost yet
 
@@ -106,7 +106,7 @@ def test_require_active_key_holds_until_every_value_is_under_the_new_key(under_o
         assert "3 encrypted value(s) are under another key than the active one" in out
         report = json.loads(status(require_active_key=True, format="json")[1])
         assert report["totals"]["not_under_active_key"] == {"other_keys": 3, "unattributed": 0}
-        assert report["check"] == {"ok": True, "on_active_key": False}
+        assert report["check"] == {"ok": True, "on_active_key": False, "indexes_ok": True}
         assert migrate()[0] == 0
         assert status(require_active_key=True)[0] == 0
     with override_settings(**NEW_ONLY):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db import DataError, IntegrityError, connections, transaction
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from authhero_encrypt.envelope.rotation import EnvelopeRotation
 
-__all__ = ["MAX_ATTEMPTS", "FieldMigrator", "ProgressSink"]
+__all__ = ["MAX_ATTEMPTS", "FieldMigrator", "ProgressSink", "walk"]
 
 # How often a row that changed between read and write is re-read and tried again in one run.
 MAX_ATTEMPTS = 5
@@ -39,6 +39,54 @@ class ProgressSink(Protocol):
     def advance(self, rows: int, last_pk: Any) -> None: ...
 
     def finish(self, last_pk: Any) -> None: ...
+
+
+class WalkedReport(Protocol):
+    rows: int
+    retried: int
+    left_over: int
+    left_over_pks: list[Any]
+
+
+class Walker(Protocol):
+    """What :func:`walk` drives: a plan of each batch's writes, and their compare-and-swap."""
+
+    @property
+    def report(self) -> WalkedReport: ...
+
+    def plan(self, rows: Sequence[Any]) -> Sequence[Any]: ...
+
+    def apply(self, updates: Any) -> set[Any]: ...
+
+    def reread(self, pks: Sequence[Any]) -> Sequence[Any]: ...
+
+
+def walk(walker: Walker, batches: Iterable[Sequence[Any]], progress: ProgressSink | None) -> None:
+    """Plan and write each batch; re-read and retry the rows that changed underneath, up to
+    ``MAX_ATTEMPTS`` times, and report the rest as left over for a rerun. Shared by the value
+    pass (:class:`FieldMigrator`) and the blind index pass
+    (:class:`authhero_encrypt.blind_index.migrate.IndexMigrator`)."""
+    report = walker.report
+    last_pk = None
+    for rows in batches:
+        report.rows += len(rows)
+        pending = walker.apply(walker.plan(rows))
+        attempt = 1
+        while pending and attempt < MAX_ATTEMPTS:
+            report.retried += len(pending)
+            # A short pause lets the writer that got in first finish what it is doing.
+            time.sleep(0.005 * attempt)
+            pending = walker.apply(walker.plan(walker.reread(sorted(pending))))
+            attempt += 1
+        if pending:
+            report.left_over += len(pending)
+            room = REPORTED_PKS - len(report.left_over_pks)
+            report.left_over_pks.extend(sorted(pending)[:room])
+        last_pk = rows[-1][0]
+        if progress is not None:
+            progress.advance(len(rows), last_pk)
+    if progress is not None:
+        progress.finish(last_pk)
 
 
 class FieldMigrator:
@@ -72,40 +120,45 @@ class FieldMigrator:
             is_json=self.is_json,
             is_envelope=self.is_envelope,
         )
-        self.plan: Callable[[Sequence[Row]], Sequence[tuple[Any, Any, str, RowTally]]] = (
+        self.plan_rows: Callable[[Sequence[Row]], Sequence[tuple[Any, Any, str, RowTally]]] = (
             self.plan_documents if self.is_json else self.plan_values
         )
+        # Rows left as they are (counted Skipped): legacy plaintext whose blind index tag the
+        # database refused, which lookups would no longer find once encrypted.
+        self.hold: frozenset[Any] = frozenset()
+
+    def plan(self, rows: Sequence[Row]) -> Sequence[tuple[Any, Any, str, RowTally]]:
+        updates = self.plan_rows(rows)
+        if not self.hold:
+            return updates
+        kept = []
+        for update in updates:
+            if update[0] not in self.hold:
+                kept.append(update)
+                continue
+            tally = update[3]
+            if isinstance(tally, Outcome):
+                self.report.settle(Outcome.SKIPPED)
+            else:
+                self.report.settle(
+                    Counter({(path, Outcome.SKIPPED): n for (path, _outcome), n in tally.items()})
+                )
+        return kept
 
     def run(self, progress: ProgressSink | None) -> FieldReport:
-        report = self.report
-        last_pk = None
         column = self.field.column
-        for rows in iter_raw_rows(
+        batches = iter_raw_rows(
             self.model,
             [column],
             using=self.using,
             batch_size=self.batch_size,
             as_text=[column] if self.is_json else [],
-        ):
-            report.rows += len(rows)
-            pending = self.apply(self.plan(rows))
-            attempt = 1
-            while pending and attempt < MAX_ATTEMPTS:
-                report.retried += len(pending)
-                # A short pause lets the writer that got in first finish what it is doing.
-                time.sleep(0.005 * attempt)
-                pending = self.apply(self.plan(self.swapper.reread(sorted(pending))))
-                attempt += 1
-            if pending:
-                report.left_over += len(pending)
-                room = REPORTED_PKS - len(report.left_over_pks)
-                report.left_over_pks.extend(sorted(pending)[:room])
-            last_pk = rows[-1][0]
-            if progress is not None:
-                progress.advance(len(rows), last_pk)
-        if progress is not None:
-            progress.finish(last_pk)
-        return report
+        )
+        walk(self, batches, progress)
+        return self.report
+
+    def reread(self, pks: Sequence[Any]) -> Sequence[Row]:
+        return self.swapper.reread(pks)
 
     def plan_values(self, rows: Sequence[Row]) -> Sequence[tuple[Any, Any, str, RowTally]]:
         """The writes one batch of a scalar column needs; settles the rows that need none."""

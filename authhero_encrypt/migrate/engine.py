@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
+from authhero_encrypt.blind_index.keys import IndexKeyRing, get_index_keyring
+from authhero_encrypt.blind_index.migrate import IndexMigrator, IndexReport, indexed_columns
 from authhero_encrypt.envelope.config import active_provider, provider_named
 from authhero_encrypt.envelope.rotation import EnvelopeRotation
 from authhero_encrypt.exceptions import EncryptionError, InvalidKeyError, MissingKeyError
@@ -95,6 +97,7 @@ def migrate(
             "list the previous keys in ENCRYPTION_KEY_FALLBACKS, then rerun."
         )
     found = survey(targets, using=using)
+    index_ring = _index_ring(found.targets)
     envelope = _envelope_target(found.targets)
     result = MigrationReport(using, dry_run, ring.active, excluded=found.excluded)
     if envelope is not None:
@@ -118,6 +121,28 @@ def migrate(
             rules = kind(target=envelope, resolve=provider_named, ring=ring, context=fld.context)
             if isinstance(rules, RowContextRotation):
                 rules.bind(model, fld, using)
+        held: frozenset[Any] = frozenset()
+        if index_ring is not None and indexed_columns(fld):
+            # Before the values: a plaintext row is tagged while lookups still match it by
+            # its plaintext (see authhero_encrypt.blind_index.migrate).
+            indexer = IndexMigrator(
+                model=model,
+                source=fld,
+                ring=index_ring,
+                using=using,
+                batch_size=batch_size,
+                dry_run=dry_run,
+            )
+            sink = None
+            if progress is not None:
+                if model not in totals:
+                    totals[model] = model._base_manager.using(using).count()
+                sink = progress(f"{indexer.report.label} (blind indexes)", totals[model])
+            try:
+                result.indexes.append(indexer.run(sink))
+            except (KeyboardInterrupt, DatabaseError) as exc:
+                _stop(exc, indexer.report, result)
+            held = frozenset(indexer.report.held)
         migrator = FieldMigrator(
             model=model,
             field=fld,
@@ -127,6 +152,7 @@ def migrate(
             batch_size=batch_size,
             dry_run=dry_run,
         )
+        migrator.hold = held
         sink = None
         if progress is not None:
             if model not in totals:
@@ -137,11 +163,31 @@ def migrate(
         except (KeyboardInterrupt, DatabaseError) as exc:
             _stop(exc, migrator.report, result)
     if not dry_run:
-        result.remaining = _recount(targets, using, ring)
+        result.remaining, result.remaining_indexes = _recount(targets, using, ring)
     return result
 
 
-def _recount(targets: Sequence[str], using: str, ring: KeyRing) -> dict[str, int]:
+def _index_ring(targets: Sequence[Target]) -> IndexKeyRing | None:
+    """The index key ring when a selected field has a blind index, checked before any row is
+    read: invalid settings, or no index key, stop the run with nothing written."""
+    if not any(indexed_columns(target.field) for target in targets):
+        return None
+    try:
+        ring = get_index_keyring()
+    except EncryptionError as exc:
+        raise InvalidKeyError(f"The blind index key settings are invalid: {exc}") from exc
+    if ring.active is None:
+        raise MissingKeyError(
+            "Blind indexes are declared on the selected models but ENCRYPTION_INDEX_KEY is not "
+            "set, so their tags cannot be computed; nothing was changed. Set "
+            "ENCRYPTION_INDEX_KEY (a key of its own), then rerun."
+        )
+    return ring
+
+
+def _recount(
+    targets: Sequence[str], using: str, ring: KeyRing
+) -> tuple[dict[str, int], dict[str, int]]:
     """What is still not under the active key once the run is over, counted as
     ``encryption_status --require-active-key`` counts it: a process still writing with the old
     key while the run went past its rows leaves values the run never saw.
@@ -153,13 +199,14 @@ def _recount(targets: Sequence[str], using: str, ring: KeyRing) -> dict[str, int
     try:
         report = status(targets, using=using, verify=verify, require_active_key=True)
     except TableReadError:
-        return {}  # a table the run skipped: what the run did is reported as it is
+        return {}, {}  # a table the run skipped: what the run did is reported as it is
     other, unattributed = report.off_active()
-    return {
+    values = {
         "plaintext": report.plaintext_total,
         "other_keys": other,
         "unattributed": unattributed,
     }
+    return values, report.index_totals()
 
 
 class RowContextRotation(EnvelopeRotation):
@@ -202,7 +249,7 @@ def _envelope_target(targets: Sequence[Target]) -> KeyProvider | None:
     return provider
 
 
-def _stop(exc: BaseException, field: FieldReport, result: MigrationReport) -> None:
+def _stop(exc: BaseException, field: FieldReport | IndexReport, result: MigrationReport) -> None:
     # The error's own text is left out: a driver may quote the values involved.
     interrupted = isinstance(exc, KeyboardInterrupt)
     what = "Interrupted" if interrupted else f"The database failed ({type(exc).__name__})"
@@ -211,7 +258,10 @@ def _stop(exc: BaseException, field: FieldReport, result: MigrationReport) -> No
         "before the current one is committed and the current one was rolled back, so nothing "
         "is half-written: rerun to finish."
     )
-    result.fields.append(field)
+    if isinstance(field, IndexReport):
+        result.indexes.append(field)
+    else:
+        result.fields.append(field)
     if interrupted:
         raise MigrationInterrupted(message, result) from exc
     raise MigrationStopped(message, result) from exc

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import OutputWrapper
 
+from authhero_encrypt.blind_index.migrate import INDEX_OUTCOMES
 from authhero_encrypt.inventory import NO_KEY_ID
 from authhero_encrypt.migrate.report import OUTCOMES, MigrationReport
 from authhero_encrypt.rotation import Outcome
@@ -99,12 +101,7 @@ def render_text(report: MigrationReport) -> list[str]:
     if not reports:
         write("No encrypted fields found.")
         return lines
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
-        write("  ".join(cells).rstrip())
-
+    _table(table, write)
     totals = summary["totals"]
     values = totals["values"]
     verb = "would be written" if summary["dry_run"] else "written"
@@ -120,6 +117,7 @@ def render_text(report: MigrationReport) -> list[str]:
             f"{totals['retried']:,} row(s) changed while they were being migrated and were "
             "re-read and retried."
         )
+    _index_text(report, write)
     for field in reports:
         if field.failed_rows:
             named = field.failures[:TEXT_PKS]
@@ -146,7 +144,59 @@ def render_text(report: MigrationReport) -> list[str]:
                 f"{field.label}: {field.left_over:,} row(s) kept changing and were left "
                 f"for a rerun: {shown}" + (f" and {more:,} more" if more else "")
             )
+    for index in report.indexes:
+        for count, pks, what in (
+            (index.failed_rows, index.failed_pks, "left untagged, their value failed to decrypt"),
+            (index.write_failed, index.write_failed_pks, "refused by the database"),
+            (index.left_over, index.left_over_pks, "kept changing, left for a rerun"),
+        ):
+            if count:
+                shown = ", ".join(f"pk {pk}" for pk in pks[:TEXT_PKS])
+                more = count - min(len(pks), TEXT_PKS)
+                tail = f" and {more:,} more" if more else ""
+                write(f"{index.label} blind indexes: {count:,} row(s) {what}: {shown}{tail}")
     if report.ok:
         tail = "would be" if summary["dry_run"] else "is"
         write(f"Every value {tail} under the active key.")
+        if report.indexes:
+            write(f"Every blind index tag {tail} up to date.")
     return lines
+
+
+def _table(table: list[list[str]], write: Callable[[str], None]) -> None:
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        cells = [row[0].ljust(widths[0])]
+        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        write("  ".join(cells).rstrip())
+
+
+def _index_text(report: MigrationReport, write: Callable[[str], None]) -> None:
+    """The blind index passes: per source field its rows, and per index column its tags."""
+    if not report.indexes:
+        return
+    written = "Would write" if report.dry_run else "Written"
+    header = ["Blind index", "Rows", written, *(o.capitalize() for o in INDEX_OUTCOMES)]
+    table = [[*header, "Left over"]]
+    for index in report.indexes:
+        table.append([index.label, f"{index.rows:,}", f"{index.written:,}", *[""] * 5, ""])
+        for name in index.columns:
+            counts = index.counts[name]
+            cells = [f"{counts[outcome]:,}" for outcome in INDEX_OUTCOMES]
+            table.append([f"  {name}", "", "", *cells, ""])
+        table[-1 - len(index.columns)][-1] = f"{index.left_over:,}"
+    write("")
+    _table(table, write)
+    totals = report.index_totals()
+    tags = totals["tags"]
+    verb = "would be written" if report.dry_run else "written"
+    write(
+        f"\nBlind indexes: {totals['rows']:,} rows read, {totals['written']:,} {verb}; tags: "
+        f"{tags['filled']:,} filled, {tags['moved']:,} moved to their key, {tags['fixed']:,} "
+        f"recomputed, {tags['cleared']:,} cleared, {tags['unchanged']:,} already up to date."
+    )
+    if totals["retried"]:
+        write(
+            f"{totals['retried']:,} row(s) changed while their tags were being computed and "
+            "were re-read and retried."
+        )

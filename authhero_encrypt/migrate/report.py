@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from authhero_encrypt.blind_index.migrate import INDEX_OUTCOMES, IndexReport
 from authhero_encrypt.inventory import Excluded
 from authhero_encrypt.keys import Key
 from authhero_encrypt.rotation import Outcome
@@ -123,6 +124,32 @@ class MigrationReport:
     # What a recount after a run (not a dry run) found still not under the active key:
     # ``{"plaintext", "other_keys", "unattributed"}``, those the run reported included.
     remaining: dict[str, int] | None = None
+    # The blind index passes (one per indexed source field), and what the recount found still
+    # to do on them: ``{"missing", "stale", "orphaned"}`` tags.
+    indexes: list[IndexReport] = field(default_factory=list)
+    remaining_indexes: dict[str, int] | None = None
+
+    def index_totals(self) -> dict[str, Any]:
+        """The ``index_totals`` object of the JSON report: rows read and tags written."""
+        reports = self.indexes
+        tags: Counter[str] = Counter()
+        for report in reports:
+            for counter in report.counts.values():
+                tags.update(counter)
+        return {
+            "rows": sum(r.rows for r in reports),
+            "written": sum(r.written for r in reports),
+            "retried": sum(r.retried for r in reports),
+            "tags": {outcome: tags[outcome] for outcome in INDEX_OUTCOMES},
+            "failed_rows": sum(r.failed_rows for r in reports),
+            "left_over": sum(r.left_over for r in reports),
+            "write_failed": sum(r.write_failed for r in reports),
+        }
+
+    @property
+    def would_write(self) -> bool:
+        """Whether the run wrote (or, in a dry run, would write) a value or a tag."""
+        return bool(self.totals()["written"] or self.index_totals()["written"])
 
     def totals(self) -> dict[str, Any]:
         """The ``totals`` object of the JSON report."""
@@ -154,7 +181,10 @@ class MigrationReport:
             "totals": self.totals(),
             "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
             "remaining": self.remaining,
-            "would_write": self.dry_run and bool(self.totals()["written"]),
+            "indexes": [report.as_json() for report in self.indexes],
+            "index_totals": self.index_totals(),
+            "remaining_indexes": self.remaining_indexes,
+            "would_write": self.dry_run and self.would_write,
         }
 
     def problems(self) -> list[str]:
@@ -182,6 +212,7 @@ class MigrationReport:
                 f"{left_over} row(s) kept changing while they were migrated and were left as "
                 "they were; rerun to finish them"
             )
+        problems += self.index_problems()
         left = sum((self.remaining or {}).values())
         # Only when the run itself reported nothing: the recount would count those values
         # again, and a rerun is asked for already.
@@ -201,6 +232,37 @@ class MigrationReport:
                 f"({', '.join(parts)}): written while it ran by processes still configured "
                 "with the previous key settings; deploy the new settings to every process "
                 "and rerun"
+            )
+        left_tags = sum((self.remaining_indexes or {}).values())
+        if left_tags and not problems:
+            problems.append(
+                f"a recount after the run finds {left_tags} blind index tag(s) missing or not "
+                "under their key: written while it ran by processes still configured with the "
+                "previous index key settings (or by AuthHero, which writes no tags); deploy the "
+                "new settings to every process and rerun"
+            )
+        return problems
+
+    def index_problems(self) -> list[str]:
+        """What kept the blind index passes from bringing every tag up to date."""
+        totals = self.index_totals()
+        problems = []
+        if totals["write_failed"]:
+            problems.append(
+                f"{totals['write_failed']} row(s) could not get their blind index tags (the "
+                "database refused them: a unique index finds two rows with one value; those "
+                "holding legacy plaintext were left unencrypted, so lookups still find them); "
+                "make those values distinct and rerun"
+            )
+        if totals["failed_rows"]:
+            problems.append(
+                f"{totals['failed_rows']} row(s) could not get their blind index tags because "
+                "their value failed to decrypt"
+            )
+        if totals["left_over"]:
+            problems.append(
+                f"{totals['left_over']} row(s) kept changing while their blind index tags were "
+                "computed and were left as they were; rerun to finish them"
             )
         return problems
 

@@ -115,6 +115,10 @@ class Dialect:
     def count_if(self, condition: str) -> str:
         return f"COUNT(*) FILTER (WHERE {condition})"
 
+    def tag_key_id(self, column: str) -> str:
+        """The key id a blind index tag (``<id>:<hex>``) starts with; NULL without a ':'."""
+        raise NotImplementedError
+
     def class_code(self, x: Fragment, string: Fragment, known_ids: Sequence[str]) -> Fragment:
         """The class of the value. The configured key ids come first: in a table being rotated
         most values are under one of them, and a single prefix test settles each of those."""
@@ -154,6 +158,10 @@ class SQLiteDialect(Dialect):
     def key_id(self, x: Fragment) -> Fragment:
         return compose("substr({x}, 8, instr(substr({x}, 8), ':') - 1)", x=x)
 
+    def tag_key_id(self, column: str) -> str:
+        colon = f"instr({column}, ':')"
+        return f"CASE WHEN {colon} > 0 THEN substr({column}, 1, {colon} - 1) END"
+
     def class_code(self, x: Fragment, string: Fragment, known_ids: Sequence[str]) -> Fragment:
         # ``CASE substr(x, 1, n) WHEN .. WHEN ..`` reads the value once for all its branches,
         # where each ``WHEN x LIKE ..`` would extract it again: in SQLite each function call
@@ -181,6 +189,9 @@ class SQLiteDialect(Dialect):
 
 
 class PostgreSQLDialect(Dialect):
+    def tag_key_id(self, column: str) -> str:
+        return f"CASE WHEN strpos({column}, ':') > 0 THEN split_part({column}, ':', 1) END"
+
     # LIMIT ALL stops the subquery from being pulled up, yet adds no Limit node, so the scan
     # still runs in parallel workers.
     fence = " LIMIT ALL"
@@ -248,6 +259,9 @@ class MySQLDialect(Dialect):
 
     def count_if(self, condition: str) -> str:
         return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+    def tag_key_id(self, column: str) -> str:
+        return f"CASE WHEN LOCATE(':', {column}) > 0 THEN SUBSTRING_INDEX({column}, ':', 1) END"
 
 
 DIALECTS: dict[str, type[Dialect]] = {

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
+from authhero_encrypt.blind_index.status import count_indexes
 from authhero_encrypt.exceptions import InvalidKeyError, MissingKeyError
 from authhero_encrypt.inventory import Target, survey
 from authhero_encrypt.status import dialects
@@ -50,6 +51,9 @@ def status(
     ``require_active_key`` resolves a KMS key alias to the ARN envelope values carry, so that
     ``report.on_active_key`` can tell which are under it (one KMS call).
 
+    Blind index columns over the selected fields are counted too (``report.indexes``, see
+    :mod:`authhero_encrypt.blind_index.status`); ``verify`` recomputes their tags.
+
     Raises ``ValueError`` for a ``batch_size`` below 1 or an unknown database alias,
     ``LookupError`` for an unknown app or model, ``InvalidKeyError`` / ``MissingKeyError`` when
     ``verify`` has no usable key, and ``TableReadError`` when a table cannot be read.
@@ -65,8 +69,18 @@ def status(
     # The configured key ids let the aggregate query split the encrypted values by key
     # without a second query; without them (no key, broken settings) it is still exact.
     known_ids = tuple(keys.ring.by_id) if keys.ring is not None else ()
-    tallies = _count(found.targets, connections[using], known_ids, verifier, batch_size, progress)
-    return StatusReport(using, tallies, keys, verified=verify, excluded=found.excluded)
+    connection = connections[using]
+    tallies = _count(found.targets, connection, known_ids, verifier, batch_size, progress)
+    try:
+        indexes = count_indexes(found.targets, connection, verify=verify, batch_size=batch_size)
+    except DatabaseError as exc:
+        raise TableReadError(
+            f"Cannot read the blind index columns in database {using!r}: {exc}. Has manage.py "
+            "migrate run on it?"
+        ) from exc
+    return StatusReport(
+        using, tallies, keys, verified=verify, excluded=found.excluded, indexes=indexes
+    )
 
 
 def _verifier(keys: KeyStatus) -> Verifier:

@@ -101,6 +101,7 @@ def _text(report: StatusReport, write: Write) -> None:
         _verify_text(tallies, keys, write)
     _active_key_text(report, write)
     _advice(totals, keys, write)
+    _index_text(report, write)
 
 
 def _active_key_text(report: StatusReport, write: Write) -> None:
@@ -212,3 +213,51 @@ def _label_text(label: str) -> str:
     if sep and provider in (LOCAL, AWS_KMS):
         return f"{provider} {key_id}"  # "local 2026-06", "local (no key id)"
     return label
+
+
+def _index_text(report: StatusReport, write: Write) -> None:
+    """One row per blind index column, the leakage warnings and what to run."""
+    if not report.indexes:
+        return
+    write("")
+    write("Blind indexes:")
+    header = ["Index column", "Key", "With value", "Filled", "Missing", "Stale", "Orphaned"]
+    header += ["Mismatched"] if report.verified else []
+    header += ["Distinct", "Largest", "Tags, by key id"]
+    rows = [header]
+    for t in report.indexes:
+        share = t.largest_share
+        row = [f"{t.index.model._meta.label}.{t.index.name}", t.expected or "(none)"]
+        row += [str(n) for n in (t.with_value, t.filled, t.missing, t.stale, t.orphaned)]
+        row += [str(t.mismatched)] if report.verified else []
+        row += [str(t.distinct), f"{share:.0%}"] if share is not None else ["-", "-"]
+        row.append(", ".join(f"{k}: {n}" for k, n in sorted(t.by_key.items())) or "-")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    numeric = range(2, len(header) - 1)
+    for r in rows:
+        cells = [
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        write("  ".join(cells).rstrip())
+    for t in report.indexes:
+        if t.near_boolean:
+            write(
+                f"Warning: {t.index.label()} has {t.distinct} distinct tag(s) over {t.filled} "
+                f"rows, the largest group {t.largest_share or 0:.0%} of them: near-boolean "
+                "data. Equal values have equal tags, so the tags all but show each row's value "
+                "to whoever reads the table; consider not indexing it."
+            )
+    totals = report.index_totals()
+    if totals["missing"] or totals["stale"] or totals["orphaned"]:
+        write(
+            f"{totals['missing']} tag(s) missing, {totals['stale']} not under their column's "
+            f"key, {totals['orphaned']} on rows without a value: run `manage.py "
+            "encryption_migrate`."
+        )
+    if totals.get("mismatched"):
+        write(
+            f"{totals['mismatched']} tag(s) do not match their value (a normalizer changed, or "
+            "a row written by hand): run `manage.py encryption_migrate`, which recomputes them."
+        )

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.checks import ERROR
 
+from authhero_encrypt.blind_index.status import IndexTally
 from authhero_encrypt.checks import check_key_settings
 from authhero_encrypt.exceptions import InvalidKeyError
 from authhero_encrypt.inventory import MALFORMED, UNTAGGED, Excluded, Target, key_label
@@ -215,6 +216,24 @@ class StatusReport:
     keys: KeyStatus
     verified: bool = False
     excluded: list[Excluded] = field(default_factory=list)
+    indexes: list[IndexTally] = field(default_factory=list)
+
+    def index_totals(self) -> dict[str, int]:
+        """Blind index tags still to write: missing, stale (not under their column's key) and
+        orphaned (on rows with no value), and with ``--verify`` mismatched, over every column."""
+        totals = {
+            "missing": sum(t.missing for t in self.indexes),
+            "stale": sum(t.stale for t in self.indexes),
+            "orphaned": sum(t.orphaned for t in self.indexes),
+        }
+        if self.verified:
+            totals["mismatched"] = sum(t.mismatched for t in self.indexes)
+        return totals
+
+    @property
+    def indexes_ok(self) -> bool:
+        """Every blind index tag present, under its column's key, and (verified) right."""
+        return all(tally.ok for tally in self.indexes)
 
     @property
     def encrypted_total(self) -> int:
@@ -263,7 +282,8 @@ class StatusReport:
         encrypted values exist)."""
         ring = self.keys.ring
         unusable = ring is None or bool(self.keys.needs_ring(self.by_key) and not ring.untagged)
-        return not (self.plaintext_total or self.failed_total or self.unreadable or unusable)
+        trouble = self.plaintext_total or self.failed_total or self.unreadable or unusable
+        return not trouble and self.indexes_ok
 
     def off_active(self) -> tuple[int, int]:
         """``(other, unattributed)`` over every target: encrypted values shown to be under
@@ -307,6 +327,12 @@ class StatusReport:
             "key": self.keys.as_json(),
             "fields": [t.as_json() for t in self.tallies],
             "totals": self.totals(),
-            "check": {"ok": self.ok, "on_active_key": self.on_active_key},
+            "check": {
+                "ok": self.ok,
+                "on_active_key": self.on_active_key,
+                "indexes_ok": self.indexes_ok,
+            },
             "excluded": [{"model": e.model_label, "reason": e.reason} for e in self.excluded],
+            "indexes": [t.as_json() for t in self.indexes],
+            "index_totals": self.index_totals(),
         }

@@ -2,6 +2,9 @@
 
 Legacy plaintext is encrypted, values under a fallback key or another key id are re-encrypted,
 values already under the active key are left byte for byte (see :mod:`authhero_encrypt.rotation`).
+Blind index tags are filled where missing and moved to their key (the declared column to the
+active index key, a unique index's ``_previous`` column to the oldest), before the values of
+their field (see :mod:`authhero_encrypt.blind_index.migrate`).
 
 The command is built to run against a live database:
 
@@ -40,7 +43,8 @@ class Command(BaseCommand):
     help = (
         "Encrypt legacy plaintext and re-encrypt values under fallback keys with the active "
         "key (ENCRYPTION_KEY / ENCRYPTION_KEY_ID), in small batches that never overwrite a "
-        "concurrent change. Safe to stop and rerun. Exits with status 1 when a value fails to "
+        "concurrent change; fill missing blind index tags and move stale ones to their index "
+        "key. Safe to stop and rerun. Exits with status 1 when a value fails to "
         "decrypt (it is left untouched), a row kept changing (rerun for it), or values are still "
         "not under the active key after the run; with --check, when it would write anything. "
         f"Reference: {DOCS}."
@@ -63,7 +67,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--check",
             action="store_true",
-            help="Exit with status 1 when the run would write anything; implies --dry-run.",
+            help="Exit with status 1 when the run would write anything (a value or a blind "
+            "index tag); implies --dry-run.",
         )
 
     def handle(
@@ -110,5 +115,5 @@ class Command(BaseCommand):
         problems = report.problems()
         if problems:
             raise CommandError("; ".join(problems) + ".")
-        if check and report.totals()["written"]:
+        if check and report.would_write:
             sys.exit(1)

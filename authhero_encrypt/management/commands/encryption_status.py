@@ -10,8 +10,9 @@ The default run never needs the key: it only looks at prefixes. That is what let
 deployment whose key settings are broken; the key problem is reported in the key section.
 
 Exit status: 0; with ``--check``, 1 when any plaintext remains, when values are under a key id
-that is not configured (or fail to decrypt, with ``--verify``), or when the key settings cannot
-open what is stored, after the report is printed, as ``makemigrations --check`` does. With
+that is not configured (or fail to decrypt, with ``--verify``), when the key settings cannot
+open what is stored, or when a blind index tag is missing, stale or (with ``--verify``) wrong,
+after the report is printed, as ``makemigrations --check`` does. With
 ``--require-active-key`` (which implies ``--check``), also 1 while any encrypted value is not
 shown to be under the active key: the gate before an old key is dropped.
 The command parses its options and renders; the engine is :mod:`authhero_encrypt.status`.
@@ -35,7 +36,9 @@ DOCS = docs_page("encryption_status.md")
 class Command(BaseCommand):
     help = (
         "Count, per model, field and JSON path, the values stored encrypted, as legacy "
-        "plaintext, empty and NULL, and the key ids of the encrypted ones. Counts in SQL; "
+        "plaintext, empty and NULL, and the key ids of the encrypted ones; per blind index, "
+        "the tags filled, missing and stale, per index key id, and a leakage figure. Counts "
+        "in SQL; "
         f"--verify also decrypts every value. Reference: {DOCS}."
     )
     # Must run with broken key settings: diagnosing them is one of its jobs.
@@ -48,8 +51,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Exit with status 1 when any plaintext remains, when values are under a key "
             "id that is not configured, when the key settings are invalid, or when encrypted "
-            "values exist and no key is configured (with --verify: also when any value fails "
-            "to decrypt).",
+            "values exist and no key is configured, or when a blind index tag is missing or not "
+            "under its key (with --verify: also when any value fails to decrypt or a tag does "
+            "not match its value).",
         )
         parser.add_argument(
             "--require-active-key",
