@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, connections
+from django.db import IntegrityError, OperationalError, connection, connections
 from django.test import override_settings
 
 from authhero_encrypt.blind_index.swap import IndexSwapper
@@ -27,6 +27,23 @@ pytestmark = pytest.mark.skipif(
 )
 
 WRITERS = 4
+
+
+def deadlocked(exc: OperationalError) -> bool:
+    """InnoDB picks a victim when two transactions lock in opposite orders (errno 1213); an
+    application retries it, as these writers do."""
+    return "deadlock" in str(exc).lower() or (bool(exc.args) and exc.args[0] == 1213)
+
+
+def retried_on_deadlock(write: Any) -> Any:
+    for _attempt in range(10):
+        try:
+            return write()
+        except OperationalError as exc:
+            if not deadlocked(exc):
+                raise
+            time.sleep(0.01)
+    return write()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -67,7 +84,9 @@ def test_writers_during_an_index_key_change_over(monkeypatch: pytest.MonkeyPatch
             while (pk := requests.get()) is not None:
                 n += 1
                 value = f"hook-{n}@x"
-                Member.objects.filter(pk=pk).update(email=value)
+                retried_on_deadlock(
+                    lambda: Member.objects.filter(pk=pk).update(email=value)  # noqa: B023
+                )
                 last[pk] = value
                 answers.put(pk)
         except BaseException as exc:  # pragma: no cover - reported below
@@ -96,22 +115,32 @@ def test_writers_during_an_index_key_change_over(monkeypatch: pytest.MonkeyPatch
                     # moment, whichever column holds the key it is under.
                     taken = f"ANCHOR{rng.randrange(len(anchors))}@X "
                     try:
-                        Member.objects.create(name="dup", email=taken)
+                        retried_on_deadlock(
+                            lambda: Member.objects.create(name="dup", email=taken)  # noqa: B023
+                        )
                         accepted_duplicates.append(taken)
                     except IntegrityError:
                         refused[0] += 1
                     continue
                 value = f"w{n}-{i}@x"
                 if choice == 3:
-                    pk = Member.objects.create(name=f"new{n}", email=value).pk
+                    pk = retried_on_deadlock(
+                        lambda: Member.objects.create(name=f"new{n}", email=value).pk  # noqa: B023
+                    )
                 elif choice == 2:
                     pk = rng.choice(mine)
-                    member = Member.objects.get(pk=pk)
-                    member.email = value
-                    member.save()
+
+                    def save(pk: Any = pk, value: str = value) -> None:
+                        member = Member.objects.get(pk=pk)
+                        member.email = value
+                        member.save()
+
+                    retried_on_deadlock(save)
                 else:
                     pk = rng.choice(mine)
-                    Member.objects.filter(pk=pk).update(email=value)
+                    retried_on_deadlock(
+                        lambda: Member.objects.filter(pk=pk).update(email=value)  # noqa: B023
+                    )
                 last[pk] = value
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -128,7 +157,7 @@ def test_writers_during_an_index_key_change_over(monkeypatch: pytest.MonkeyPatch
             time.sleep(0.1)
             finished = False
             problems: list[str] = []
-            for _attempt in range(4):
+            for _attempt in range(6):
                 out = StringIO()
                 try:
                     call_command(
@@ -141,6 +170,11 @@ def test_writers_during_an_index_key_change_over(monkeypatch: pytest.MonkeyPatch
                     finished = True
                 except CommandError as exc:  # rows that kept changing: a rerun picks them up
                     problems.append(str(exc))
+                except OperationalError as exc:  # a deadlock victim: the run resumes
+                    if not deadlocked(exc):
+                        raise
+                    problems.append(str(exc))
+                    continue
                 retried += json.loads(out.getvalue())["index_totals"]["retried"]
                 if finished:
                     break
