@@ -277,6 +277,13 @@ class PrimaryKey:
     def params(self, key: Any) -> list[Any]:
         return list(key) if self.composite else [key]
 
+    def among(self, keys: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``WHERE`` text and parameters for the rows whose key is one of ``keys``."""
+        if self.composite:
+            where = " OR ".join([f"({self.match})"] * len(keys))
+            return where, [value for key in keys for value in self.params(key)]
+        return f"{self.select} IN ({', '.join(['%s'] * len(keys))})", list(keys)
+
     def after(self, key: Any) -> tuple[str, list[Any]]:
         """``WHERE`` text and parameters for the rows after ``key`` in key order."""
         if not self.composite:

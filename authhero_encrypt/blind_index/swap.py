@@ -136,13 +136,7 @@ class IndexSwapper:
         selected = ", ".join([key.select, self.read_source, *self.columns])
         with self.connection.cursor() as cursor:
             for start in range(0, len(pks), REREAD_CHUNK):
-                chunk = pks[start : start + REREAD_CHUNK]
-                if key.composite:
-                    where = " OR ".join([f"({key.match})"] * len(chunk))
-                    params = [value for pk in chunk for value in key.params(pk)]
-                else:
-                    where = f"{key.select} IN ({', '.join(['%s'] * len(chunk))})"
-                    params = list(chunk)
+                where, params = key.among(pks[start : start + REREAD_CHUNK])
                 cursor.execute(
                     f"SELECT {selected} FROM {self.table} "  # noqa: S608
                     f"WHERE {where} ORDER BY {key.order}",

@@ -110,13 +110,7 @@ class Swapper:
         key = self.key
         with self.connection.cursor() as cursor:
             for start in range(0, len(pks), REREAD_CHUNK):
-                chunk = pks[start : start + REREAD_CHUNK]
-                if key.composite:
-                    where = " OR ".join([f"({key.match})"] * len(chunk))
-                    params = [value for pk in chunk for value in key.params(pk)]
-                else:
-                    where = f"{key.select} IN ({', '.join(['%s'] * len(chunk))})"
-                    params = list(chunk)
+                where, params = key.among(pks[start : start + REREAD_CHUNK])
                 cursor.execute(
                     f"SELECT {key.select}, {self.read} FROM {self.table} "  # noqa: S608
                     f"WHERE {where} ORDER BY {key.order}",
