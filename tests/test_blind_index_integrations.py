@@ -12,7 +12,6 @@ import pytest
 import tablib
 from django.contrib import admin
 from django.contrib.auth.models import User
-from django.db import connection
 from django.test import RequestFactory, override_settings
 from django_filters import rest_framework as django_filters
 from import_export.resources import ModelResource
@@ -29,6 +28,7 @@ from authhero_encrypt.integrations.drf.filtersets import (
 )
 from authhero_encrypt.integrations.drf_checks import check_drf_views
 from authhero_encrypt.integrations.import_export import EncryptedFieldsResourceMixin
+from tests.blind_index_helpers import raw_value
 from tests.indexapp.models import Account, Member
 from tests.keys import INDEX_KEY_A, INDEX_KEY_B
 
@@ -41,13 +41,7 @@ ROTATING = {
 }
 
 
-def raw(model: Any, pk: Any, column: str) -> Any:
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s", [pk]
-        )
-        return cursor.fetchone()[0]
+raw = raw_value
 
 
 def names(rows: Any) -> list[str]:
