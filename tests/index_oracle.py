@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import django
 from django.db import connection
 from django.db.models import Q
 
@@ -86,7 +87,17 @@ def to_q(tree: Tree) -> Q:
     return left & right if kind == "and" else left | right
 
 
+# Django 6.1 keeps None in an __in list: a NULL row compared with it is then neither in nor out
+# (SQL's unknown), so exclude() drops it too; Django 5.2 and 6.0 drop None from the list first.
+IN_NONE_IS_UNKNOWN = django.VERSION >= (6, 1)
+
+
 def evaluate(tree: Tree, row: Row, ring: frozenset[str]) -> bool:
+    return truth(tree, row, ring) is True
+
+
+def truth(tree: Tree, row: Row, ring: frozenset[str]) -> bool | None:
+    """The SQL truth of ``tree`` for ``row``: True, False or None (unknown)."""
     kind = tree[0]
     if kind == "leaf":
         _kind, column, lookup, value = tree
@@ -94,13 +105,22 @@ def evaluate(tree: Tree, row: Row, ring: frozenset[str]) -> bool:
         if lookup != "in" and value is None:
             return cell.value is None  # exact/iexact None is isnull
         wanted = value if lookup == "in" else [value]
+        if lookup == "in" and cell.value is None and None in wanted and IN_NONE_IS_UNKNOWN:
+            return None
         return any(cell.matches(column, each, ring) for each in wanted if each is not None)
     if kind == "name":
         return row.name in tree[1]
     if kind == "not":
-        return not evaluate(tree[1], row, ring)
-    left, right = evaluate(tree[1], row, ring), evaluate(tree[2], row, ring)
-    return left and right if kind == "and" else left or right
+        inner = truth(tree[1], row, ring)
+        return None if inner is None else not inner
+    left, right = truth(tree[1], row, ring), truth(tree[2], row, ring)
+    if kind == "and":
+        if left is False or right is False:
+            return False
+        return None if left is None or right is None else True
+    if left is True or right is True:
+        return True
+    return None if left is None or right is None else False
 
 
 class World:
@@ -119,6 +139,10 @@ class World:
 
     def expected(self, tree: Tree) -> set[str]:
         return {name for name, row in self.rows.items() if evaluate(tree, row, self.ring)}
+
+    def excluded(self, tree: Tree) -> set[str]:
+        """What ``exclude()`` keeps: the rows for which ``tree`` is false (not unknown)."""
+        return {name for name, row in self.rows.items() if truth(tree, row, self.ring) is False}
 
     def written(self, value: str | None) -> Cell:
         """The cell a write of ``value`` through the ORM leaves under the current keys."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import django
 import pytest
 from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Q
@@ -184,5 +185,10 @@ def test_hypothesis_colliding_tags_answer_as_the_twin(
     )
     assert names(Badge.objects.filter(code__in=asked)) == expected
     assert Badge.objects.filter(code__in=asked).count() == len(expected)
-    left = names(BadgeCopy.objects.exclude(name__in=expected))
+    # Django 6.1 keeps None in the list, so a NULL code is neither in nor out (SQL's unknown)
+    # and exclude() drops it too; Django 5.2 and 6.0 drop None from the list first.
+    unknown = set()
+    if django.VERSION >= (6, 1) and None in asked:
+        unknown = {str(n) for n, c in enumerate(codes) if c is None}
+    left = sorted(set(names(BadgeCopy.objects.exclude(name__in=expected))) - unknown)
     assert names(Badge.objects.exclude(code__in=asked)) == left

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 import pytest
 from django.core.exceptions import FieldError
 from django.db import connection, models
@@ -252,15 +253,28 @@ def test_a_subquery_given_another_output_field_is_refused(rows):
     # Its value would reach the caller without the field's converter: ciphertext as the value.
     inner = Connection.objects.filter(pk=OuterRef("pk"))
     plain = Subquery(inner.values("options"), output_field=models.JSONField())
-    with pytest.raises(FieldError, match=r"testapp\.Connection\.options.*subquery"):
+    # (Django 6.0 wraps such a Subquery in ExpressionWrapper, refused as such.)
+    with pytest.raises(
+        FieldError, match=r"testapp\.Connection\.options.*(subquery|ExpressionWrapper)"
+    ):
         list(Connection.objects.annotate(doc=plain).values_list("doc", flat=True))
     Secret.objects.create(label="x", token="kept secret!")
     text = Subquery(
         Secret.objects.filter(pk=OuterRef("pk")).values("token")[:1],
         output_field=models.CharField(),
     )
-    with pytest.raises(FieldError, match=r"testapp\.Secret\.token.*subquery"):
+    with pytest.raises(FieldError, match=r"testapp\.Secret\.token.*(subquery|ExpressionWrapper)"):
         list(Secret.objects.annotate(s=text).values_list("s", flat=True))
+
+
+@pytest.mark.parametrize("template", ["UPPER(%(subquery)s)", "LOWER(%(subquery)s)"])
+def test_a_subquery_with_a_template_of_its_own_is_refused(rows, template):
+    # Its SQL wraps the stored text: a filter on a plaintext key of the result would be answered
+    # about the ciphertext (or its upper case).
+    inner = Connection.objects.filter(pk=OuterRef("pk")).values("options")
+    doc = Subquery(inner, template=template)
+    with pytest.raises(FieldError, match=r"testapp\.Connection\.options.*subquery"):
+        list(Connection.objects.annotate(doc=doc).filter(doc__client_id="abc"))
 
 
 def test_a_refused_subquery_sends_nothing(rows, selected, django_assert_num_queries):
@@ -271,6 +285,13 @@ def test_a_refused_subquery_sends_nothing(rows, selected, django_assert_num_quer
 # Failing closed -------------------------------------------------------------------------------
 
 
+# Django 6.0 resolves a plain Subquery to its Query, so Subquery.as_sql() is no longer on the
+# path these simulations change (the Query.as_sql() and compile() ones still apply).
+_SUBQUERY_ON_THE_PATH = pytest.mark.skipif(
+    django.VERSION >= (6, 0), reason="Django 6.0+ compiles a Subquery as its Query"
+)
+
+
 def _allowed() -> Any:
     doc = Subquery(Connection.objects.filter(pk=OuterRef("pk")).values("options"))
     return Connection.objects.annotate(doc=doc).filter(doc__client_id="abc")
@@ -279,10 +300,17 @@ def _allowed() -> Any:
 @pytest.mark.parametrize(
     ("owner", "name", "constant", "locals_renamed"),
     [
-        pytest.param(Subquery, "as_sql", "", {}, id="Subquery.as_sql-moved"),
+        pytest.param(
+            Subquery, "as_sql", "", {}, id="Subquery.as_sql-moved", marks=_SUBQUERY_ON_THE_PATH
+        ),
         pytest.param(Query, "as_sql", "", {}, id="Query.as_sql-moved"),
         pytest.param(
-            Subquery, "as_sql", "_SUBQUERY_AS_SQL", {"self": "this"}, id="Subquery.as_sql-locals"
+            Subquery,
+            "as_sql",
+            "_SUBQUERY_AS_SQL",
+            {"self": "this"},
+            id="Subquery.as_sql-locals",
+            marks=_SUBQUERY_ON_THE_PATH,
         ),
         pytest.param(
             SQLCompiler, "compile", "_COMPILE", {"node": "expression"}, id="compile-locals"

@@ -52,6 +52,7 @@ PUBLIC_MODULE = "authhero_encrypt.blind_index"
 # cannot have them, a plain one removes them after decryption.
 MIN_UNTRUNCATED_BITS = 128
 SLOW_ITERATIONS = 50_000
+_TAG_MEMO = "_authhero_encrypt_tags"
 
 
 class BlindIndexField(CharField[Any, Any]):
@@ -236,9 +237,31 @@ class BlindIndexField(CharField[Any, Any]):
             # save() of an instance loaded without its source writes only loaded fields; the
             # tag it was loaded with still matches the source it did not load.
             return getattr(model_instance, self.attname)
-        value = self.stored_for(self.plaintext_of(model_instance))
+        value = self.remembered_tag(model_instance, self.plaintext_of(model_instance))
         setattr(model_instance, self.attname, value)
         return value
+
+    def remembered_tag(self, instance: Model, plaintext: str | None) -> str | None:
+        """``stored_for(plaintext)``, computed once per instance, value and key.
+
+        Django 6.0 calls ``pre_save()`` twice for each insert (once to learn which fields the
+        INSERT returns), and a write should pay one HMAC per index and key generation. The memo
+        names the key by id and fingerprint, never by anything secret.
+        """
+        if plaintext is None:
+            return None
+        ring = self.ring()
+        key = self.key_for_writes(ring)
+        if key is None:
+            return None
+        memo = instance.__dict__.setdefault(_TAG_MEMO, {})
+        mark = (key.id, key.fingerprint, plaintext)
+        found = memo.get(self.attname)
+        if found is not None and found[0] == mark:
+            return found[1]  # type: ignore[no-any-return]
+        tag = self.tag(key, ring, plaintext)
+        memo[self.attname] = (mark, tag)
+        return tag
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         from authhero_encrypt.blind_index.checks import index_field_errors, index_usage_errors

@@ -274,7 +274,14 @@ def _subquery_problem(compiler: Any, parent: FrameType) -> str:
     above = parent.f_back
     if above is not None and above.f_code is _SUBQUERY_AS_SQL:
         node = above.f_locals.get("self")
-        if subquery_of(node) is not query:
+        # Only Subquery itself, with its own template: another template (a subclass, or
+        # Subquery(..., template="UPPER(%(subquery)s)")) computes on the stored text.
+        if (
+            subquery_of(node) is not query
+            or type(node) is not Subquery
+            or node.template != Subquery.template
+            or node.extra
+        ):
             return _SUBQUERY
         above = above.f_back
     outer = above.f_locals.get("self") if above is not None else None
