@@ -192,3 +192,42 @@ def test_hypothesis_colliding_tags_answer_as_the_twin(
         unknown = {str(n) for n, c in enumerate(codes) if c is None}
     left = sorted(set(names(BadgeCopy.objects.exclude(name__in=expected))) - unknown)
     assert names(Badge.objects.exclude(code__in=asked)) == left
+
+
+def _good_code() -> str:
+    return "candidate-" + "one"  # never written whole in this file: reports show its lines
+
+
+def _plant_two_candidates() -> None:
+    from authhero_encrypt.crypto import encrypt_value
+    from authhero_encrypt.keys import build_keyring
+    from tests.keys import KEY_B
+
+    # Both codes have an odd length, so the colliding tag function gives both the same tag.
+    Badge.objects.create(name="good", code=_good_code())
+    bad = Badge.objects.create(name="bad", code="candidate-two")
+    table = connection.ops.quote_name(Badge._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET code = %s WHERE id = %s",
+            [encrypt_value("lost-secret!", build_keyring(KEY_B)), bad.pk],
+        )
+
+
+@override_settings(DEBUG=False)
+def test_an_undecryptable_candidate_reports_no_plaintext_of_the_others(collide: None) -> None:
+    import html
+
+    from django.views.debug import ExceptionReporter
+
+    from authhero_encrypt.exceptions import DecryptionError
+
+    _plant_two_candidates()
+    with pytest.raises(DecryptionError) as caught:
+        list(Badge.objects.filter(code="xyz"))
+    exc = caught.value
+    reporter = ExceptionReporter(None, type(exc), exc, exc.__traceback__)
+    text = html.unescape(reporter.get_traceback_html()) + reporter.get_traceback_text()
+    assert "indexapp.Badge.code" in text
+    assert "exact_rows" in text  # the frame that held the candidates
+    assert _good_code() not in text
