@@ -7,6 +7,7 @@ what a deploy script reads: ``report.ok``, ``report.problems()``, ``report.total
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,20 +132,7 @@ class MigrationReport:
 
     def index_totals(self) -> dict[str, Any]:
         """The ``index_totals`` object of the JSON report: rows read and tags written."""
-        reports = self.indexes
-        tags: Counter[str] = Counter()
-        for report in reports:
-            for counter in report.counts.values():
-                tags.update(counter)
-        return {
-            "rows": sum(r.rows for r in reports),
-            "written": sum(r.written for r in reports),
-            "retried": sum(r.retried for r in reports),
-            "tags": {outcome: tags[outcome] for outcome in INDEX_OUTCOMES},
-            "failed_rows": sum(r.failed_rows for r in reports),
-            "left_over": sum(r.left_over for r in reports),
-            "write_failed": sum(r.write_failed for r in reports),
-        }
+        return _summed(self.indexes, "tags", INDEX_OUTCOMES)
 
     @property
     def would_write(self) -> bool:
@@ -153,20 +141,7 @@ class MigrationReport:
 
     def totals(self) -> dict[str, Any]:
         """The ``totals`` object of the JSON report."""
-        reports = self.fields
-        values: Counter[Outcome] = Counter()
-        for report in reports:
-            for counter in report.counts.values():
-                values.update(counter)
-        return {
-            "rows": sum(r.rows for r in reports),
-            "written": sum(r.written for r in reports),
-            "retried": sum(r.retried for r in reports),
-            "values": {outcome.value: values[outcome] for outcome in OUTCOMES},
-            "failed_rows": sum(r.failed_rows for r in reports),
-            "left_over": sum(r.left_over for r in reports),
-            "write_failed": sum(r.write_failed for r in reports),
-        }
+        return _summed(self.fields, "values", OUTCOMES)
 
     def as_json(self) -> dict[str, Any]:
         """The report as ``--format json`` prints it (see docs/key_rotation.md)."""
@@ -270,3 +245,20 @@ class MigrationReport:
     def ok(self) -> bool:
         """Every value selected is under the active key (or, in a dry run, would be)."""
         return not self.problems()
+
+
+def _summed(reports: Sequence[Any], counted_as: str, outcomes: Iterable[Any]) -> dict[str, Any]:
+    """The totals of field or index reports: rows, writes and each outcome's count."""
+    counted: Counter[Any] = Counter()
+    for report in reports:
+        for counter in report.counts.values():
+            counted.update(counter)
+    return {
+        "rows": sum(r.rows for r in reports),
+        "written": sum(r.written for r in reports),
+        "retried": sum(r.retried for r in reports),
+        counted_as: {getattr(o, "value", o): counted[o] for o in outcomes},
+        "failed_rows": sum(r.failed_rows for r in reports),
+        "left_over": sum(r.left_over for r in reports),
+        "write_failed": sum(r.write_failed for r in reports),
+    }
