@@ -25,8 +25,8 @@ from django.core.exceptions import EmptyResultSet, FieldError
 from django.db.models.expressions import Col
 
 from authhero_encrypt.blind_index.field import BlindIndexField, indexes_of
-from authhero_encrypt.crypto import PREFIX
 from authhero_encrypt.fields.generic import Lookup
+from authhero_encrypt.validators import CIPHERTEXT_PREFIXES
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 __all__ = ["INDEXED_LOOKUPS", "answered_by_index", "indexed_lookup"]
 
 INDEXED_LOOKUPS = frozenset({"exact", "iexact", "in"})
-_ENVELOPE_PREFIX = "env:v1:"
 
 
 class IndexedLookup(Lookup[Any]):
@@ -69,7 +68,7 @@ class IndexedLookup(Lookup[Any]):
             if value is None:
                 continue  # IN (..., NULL, ...) matches no row, as for a plaintext column
             text = value if isinstance(value, str) else str(value)
-            if text.startswith((PREFIX, _ENVELOPE_PREFIX)):
+            if text.startswith(CIPHERTEXT_PREFIXES):
                 continue
             found.append(text)
         return found
